@@ -19,11 +19,13 @@ def show(fig: go.Figure) -> None:
     """Display a figure in a notebook (interactive in Lab, embedded HTML in headless reports)."""
     from IPython.display import HTML, display
 
+    global _plotlyjs_embedded
     if os.environ.get("OLKIT_HEADLESS"):
-        display(HTML(fig.to_html(full_html=False, include_plotlyjs="cdn" if _cdn() else True)))
+        # plotly.js goes inline once per kernel so the HTML report opens offline.
+        display(HTML(fig.to_html(full_html=False, include_plotlyjs=not _plotlyjs_embedded)))
+        _plotlyjs_embedded = True
     else:
         display(fig)
 
 
-def _cdn() -> bool:
-    return os.environ.get("OLKIT_PLOTLYJS", "inline") == "cdn"
+_plotlyjs_embedded = False
