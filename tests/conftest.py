@@ -1,0 +1,24 @@
+"""Shared pytest setup: offline model hubs, a per-session cache, and the --skip-browser flag."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--skip-browser", action="store_true",
+                     help="skip tests that drive JupyterLab in headless Chromium")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--skip-browser"):
+        skip = pytest.mark.skip(reason="--skip-browser given")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
