@@ -35,15 +35,17 @@ class TourEntry:
 
 
 def run_tour(reports: str | Path = "reports", *, parameters: dict[str, dict[str, Any]] | None = None,
-             only: list[str] | None = None) -> tuple[Path, list[TourEntry]]:
+             only: list[str] | None = None,
+             notebooks: list[Path] | None = None) -> tuple[Path, list[TourEntry]]:
     """Execute the notebooks, write one HTML each and an index; return (index path, entries).
 
     ``parameters`` maps a notebook stem (``"02_filtering"``) to parameter overrides; ``only``
-    restricts the run to notebooks whose stem starts with one of the given prefixes.
+    restricts the run to notebooks whose stem starts with one of the given prefixes;
+    ``notebooks`` replaces the numbered notebooks of the project (tests use it).
     """
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
-    paths = [p for p in notebook_paths() if not only or any(p.stem.startswith(o) for o in only)]
+    paths = [p for p in (notebooks or notebook_paths()) if not only or any(p.stem.startswith(o) for o in only)]
     entries: list[TourEntry] = []
     for path in tqdm(paths, desc="olkit tour", unit="notebook"):
         out = reports / f"{path.stem}.html"
