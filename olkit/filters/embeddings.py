@@ -1,0 +1,163 @@
+"""One cached MiniLM embedding helper shared by the model-based filters.
+
+The relevance filter (instruction–response cosine) and the learned quality score both need the
+MiniLM embeddings of the same instructions and responses.  :class:`EmbeddingCache` embeds every
+distinct text once (keyed by a hash of the text), keeps the unit-norm vectors in memory, and hands
+the same rows to whichever filter asks next, so a pipeline run embeds each text once per batch
+however many filters read it.
+
+Example
+-------
+>>> from olkit.filters.embeddings import default_embedder
+>>> emb = default_embedder()
+>>> vecs = emb.embed(["How do I boil an egg?", "Put it in boiling water for 8 minutes."])
+>>> vecs.shape
+(2, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+#: Characters kept per text before tokenising: MiniLM reads 256 word pieces at most, and cutting
+#: early keeps 1 MB strings cheap.
+MAX_CHARS = 2000
+
+
+def text_key(text: str) -> bytes:
+    """A 16-byte digest of a text (the cache key)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class EmbeddingCache:
+    """Embed texts with a sentence-transformers encoder, each distinct text once.
+
+    Parameters
+    ----------
+    encoder:
+        A ``SentenceTransformer`` (default: the embedded all-MiniLM-L6-v2, loaded on first use).
+    max_items:
+        Vectors kept in memory (least recently used are dropped); 100k MiniLM vectors ≈ 150 MB.
+    batch_size:
+        Texts per forward pass.
+    show_progress:
+        Show a ``tqdm`` bar when more than ``batch_size * 4`` new texts are embedded.
+
+    Attributes
+    ----------
+    n_encoded, n_hits:
+        Texts actually encoded and texts served from the cache (for stats and tests).
+    """
+
+    def __init__(self, encoder=None, *, max_items: int = 100_000, batch_size: int = 64,
+                 show_progress: bool = True) -> None:
+        self._encoder = encoder
+        self.max_items = int(max_items)
+        self.batch_size = int(batch_size)
+        self.show_progress = show_progress
+        self._store: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.n_encoded = 0
+        self.n_hits = 0
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from olkit.embedded import minilm_encoder
+
+            self._encoder = minilm_encoder()
+        return self._encoder
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.get_sentence_embedding_dimension())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._store.clear()
+
+    def embed(self, texts: Sequence[str | None] | pl.Series) -> np.ndarray:
+        """Unit-norm embeddings, one row per text (``float32``, shape ``(n, dim)``).
+
+        ``None`` and empty texts get a zero vector (cosine 0 with everything), so callers never
+        special-case missing fields.
+        """
+        if isinstance(texts, pl.Series):
+            texts = texts.to_list()
+        texts = ["" if t is None else str(t)[:MAX_CHARS] for t in texts]
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [text_key(t) for t in texts]
+        # distinct, non-empty, not cached texts, in first-seen order
+        missing: dict[bytes, str] = {}
+        with self._lock:
+            for key, text in zip(keys, texts, strict=True):
+                if text.strip() and key not in self._store and key not in missing:
+                    missing[key] = text
+        if missing:
+            vecs = self._encode(list(missing.values()))
+            with self._lock:
+                for key, vec in zip(missing, vecs, strict=True):
+                    self._store[key] = vec
+                    self._store.move_to_end(key)
+                while len(self._store) > self.max_items:
+                    self._store.popitem(last=False)
+                self.n_encoded += len(missing)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        with self._lock:
+            for i, (key, text) in enumerate(zip(keys, texts, strict=True)):
+                if not text.strip():
+                    continue
+                vec = self._store.get(key)
+                if vec is None:  # evicted between the two locks (tiny cache): encode again
+                    vec = self._encode([text])[0]
+                out[i] = vec
+            self.n_hits += n - len(missing)
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        show = self.show_progress and len(texts) > self.batch_size * 4
+        vecs = self.encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=show)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_pairs(self, batch: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of ``instruction`` and ``response`` (``text`` stands in for a missing response).
+
+        Both columns are embedded in one call so texts shared between them are encoded once.
+        """
+        n = batch.height
+        instr = _column(batch, "instruction", n)
+        resp = _column(batch, "response", n)
+        text = _column(batch, "text", n)
+        resp = [r if (r is not None and r != "") else t for r, t in zip(resp, text, strict=True)]
+        both = self.embed(instr + resp)
+        return both[:n], both[n:]
+
+
+def _column(batch: pl.DataFrame, name: str, n: int) -> list[str | None]:
+    if name in batch.columns:
+        return batch.get_column(name).cast(pl.String).to_list()
+    return [None] * n
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of unit-norm (or zero) vectors."""
+    return np.einsum("ij,ij->i", a, b).astype(np.float64)
+
+
+@cache
+def default_embedder() -> EmbeddingCache:
+    """The process-wide cache used by the relevance and quality filters."""
+    return EmbeddingCache()
