@@ -10,11 +10,22 @@ from olkit.config import Section
 
 
 class RewardPolicy(Section):
-    """How a budget becomes payouts."""
+    """How a budget becomes payouts.
+
+    ``rule`` is the payout rule for real runs (``attribution``: by measured influence).  The
+    epoch-level fields drive :mod:`olkit.rewards`'s epoch rules and the reputation simulation:
+    ``epoch_rule`` splits each epoch's budget by acceptance, by quality score, or by
+    reputation-weighted acceptance; ``schedule`` is ``constant`` or ``gravity`` (the budget grows by
+    ``growth_rate`` per epoch, up to ``budget_cap`` when set: rising rewards attract farming).
+    """
 
     rule: str = "attribution"
     budget_per_epoch: float = Field(1000.0, ge=0)
     params: dict[str, Any] = {}
+    epoch_rule: Literal["acceptance", "quality", "reputation_weighted"] = "reputation_weighted"
+    schedule: Literal["constant", "gravity"] = "constant"
+    growth_rate: float = Field(0.02, ge=0, le=1)
+    budget_cap: float | None = Field(None, gt=0)
 
 
 class TrainingSelection(Section):
