@@ -1,11 +1,205 @@
-"""Filter thresholds of a Policy (owned by ``olkit.filters``)."""
+"""Filter thresholds of a Policy (owned by ``olkit.filters``).
+
+One subsection per filter.  Each has ``enabled`` and the thresholds its ``decide`` step reads.
+Changing a threshold never requires re-scoring: the pipeline caches the raw signals and
+:meth:`olkit.filters.pipeline.PipelineResult.redecide` re-applies a new policy in milliseconds.
+
+Defaults are principled, taken from the published rules where one exists (Gopher, C4, FineWeb
+thresholds for documents; MinHash LSH settings of FineWeb) and adapted to short
+instruction/response items where the published rule assumes web pages (``min_words`` etc.).
+
+Example
+-------
+>>> from olkit.filters.config import FilterPolicy
+>>> fp = FilterPolicy()
+>>> fp.dedup.near_threshold
+0.8
+>>> FilterPolicy.model_validate({"dedup": {"near_threshold": 1.5}})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: ...
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from olkit.config import Section
+
+Fraction = float
+
+
+class FormatPolicy(Section):
+    """Required fields, length bounds, encoding and markup/boilerplate."""
+
+    enabled: bool = True
+    #: Minimum words of the main content (the response, or the document text).
+    min_words: int = Field(3, ge=0, le=10_000)
+    max_words: int = Field(20_000, ge=1)
+    min_chars: int = Field(10, ge=0)
+    max_chars: int = Field(200_000, ge=1)
+    #: Instruction datanets: the instruction needs at least this many characters.
+    min_instruction_chars: int = Field(5, ge=0)
+    #: Fraction of characters that are U+FFFD / C0 control characters / mojibake sequences.
+    max_bad_char_ratio: Fraction = Field(0.01, ge=0.0, le=1.0)
+    #: Fraction of characters inside HTML/XML tags or entities.
+    max_markup_ratio: Fraction = Field(0.2, ge=0.0, le=1.0)
+    #: Boilerplate phrases ("lorem ipsum", "all rights reserved", "enable javascript" ...) tolerated.
+    max_boilerplate_hits: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FormatPolicy:
+        if self.min_words > self.max_words:
+            raise ValueError("min_words must not exceed max_words")
+        if self.min_chars > self.max_chars:
+            raise ValueError("min_chars must not exceed max_chars")
+        return self
+
+
+class HeuristicsPolicy(Section):
+    """Gopher / C4 / FineWeb quality rules (defaults from the papers; ``None``-free: use the range ends
+    to switch a rule off, e.g. ``max_symbol_word_ratio: 1.0``)."""
+
+    enabled: bool = True
+    #: Rules about word statistics only apply to texts with at least this many words (short answers
+    #: such as "Paris." are legitimate in instruction data; length is the format filter's business).
+    min_words_for_stats: int = Field(8, ge=1)
+    min_mean_word_length: float = Field(3.0, ge=0.0, le=50.0)  # Gopher
+    max_mean_word_length: float = Field(10.0, ge=1.0, le=1000.0)  # Gopher
+    max_symbol_word_ratio: Fraction = Field(0.1, ge=0.0, le=10.0)  # Gopher: '#' and '...' per word
+    max_bullet_lines_ratio: Fraction = Field(0.9, ge=0.0, le=1.0)  # Gopher
+    max_ellipsis_lines_ratio: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher
+    min_alpha_words_ratio: Fraction = Field(0.8, ge=0.0, le=1.0)  # Gopher: words with a letter
+    min_stop_words: int = Field(2, ge=0)  # Gopher: of the, be, to, of, and, that, have, with (+ a few)
+    max_dup_line_frac: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher repetition
+    max_dup_para_frac: Fraction = Field(0.3, ge=0.0, le=1.0)
+    max_dup_line_char_frac: Fraction = Field(0.2, ge=0.0, le=1.0)
+    max_dup_para_char_frac: Fraction = Field(0.2, ge=0.0, le=1.0)
+    max_top_2gram_frac: Fraction = Field(0.20, ge=0.0, le=1.0)
+    max_top_3gram_frac: Fraction = Field(0.18, ge=0.0, le=1.0)
+    max_top_4gram_frac: Fraction = Field(0.16, ge=0.0, le=1.0)
+    max_dup_5gram_frac: Fraction = Field(0.15, ge=0.0, le=1.0)
+    max_dup_10gram_frac: Fraction = Field(0.10, ge=0.0, le=1.0)
+    #: FineWeb: fraction of characters that are in runs of a repeated character ("!!!!!", "aaaaaa").
+    max_char_run_ratio: Fraction = Field(0.2, ge=0.0, le=1.0)
+    #: C4: lines must end in terminal punctuation; applied to multi-line documents only.
+    min_terminal_punct_lines_ratio: Fraction = Field(0.12, ge=0.0, le=1.0)  # FineWeb line_punct_thr
+    max_short_lines_ratio: Fraction = Field(0.67, ge=0.0, le=1.0)  # FineWeb
+    #: C4 / FineWeb rules need at least this many lines to be meaningful.
+    min_lines_for_line_rules: int = Field(3, ge=1)
+    #: C4: reject "lorem ipsum" and curly braces (code) -- off by default for instruction data.
+    reject_curly_braces: bool = False
+
+
+class DedupPolicy(Section):
+    """Exact (normalised content hash) and near (MinHash LSH) duplicates; first by time wins."""
+
+    enabled: bool = True
+    exact: bool = True
+    near: bool = True
+    #: Estimated Jaccard similarity (shingle sets) at or above which a later item is a near duplicate.
+    near_threshold: Fraction = Field(0.8, ge=0.0, le=1.0)
+    #: Scoring parameters (changing them requires re-scoring; they are part of the policy hash).
+    shingle: Literal["word", "char"] = "word"
+    shingle_size: int = Field(3, ge=1, le=64)
+    num_perm: int = Field(128, ge=8, le=1024)
+    bands: int = Field(32, ge=1)
+    rows: int = Field(4, ge=1)
+    seed: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _banding(self) -> DedupPolicy:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class LanguagePolicy(Section):
+    """Offline language identification (script + stop-word profiles)."""
+
+    enabled: bool = True
+    #: Accepted languages (ISO 639-1).
+    allowed: tuple[str, ...] = ("en",)
+    #: Reject when the best non-allowed language has at least this confidence (0..1).
+    min_confidence: Fraction = Field(0.6, ge=0.0, le=1.0)
+    #: Fewer function-word hits than this in Latin script: undetermined (accepted).
+    min_evidence: int = Field(3, ge=1)
+
+
+class SpamPolicy(Section):
+    """Rule-based spam and engagement farming (the MiniLM relevance part is ``relevance``)."""
+
+    enabled: bool = True
+    #: URLs per 100 words.
+    max_links_per_100_words: float = Field(4.0, ge=0.0)
+    max_links: int = Field(3, ge=0)
+    #: Call-to-action + engagement-farming phrase hits.
+    max_promo_hits: int = Field(1, ge=0)
+    #: Emoji per word.
+    max_emoji_ratio: Fraction = Field(0.1, ge=0.0, le=10.0)
+    #: Longest run of the same word (case-insensitive), e.g. "buy buy buy buy".
+    max_word_run: int = Field(3, ge=1)
+    #: Fraction of words (of >= 3 letters) in ALL CAPS.
+    max_caps_ratio: Fraction = Field(0.5, ge=0.0, le=1.0)
+    #: Weighted score combining the signals; reject at or above this.
+    max_spam_score: float = Field(1.0, ge=0.0)
+
+
+class PiiPolicy(Section):
+    """Emails, phone numbers, IP addresses, payment card numbers (Luhn-checked)."""
+
+    enabled: bool = True
+    action: Literal["reject", "redact", "flag"] = "redact"
+    kinds: tuple[Literal["email", "phone", "ip", "card"], ...] = ("email", "phone", "ip", "card")
+    #: With ``action: reject``, reject at this many findings.
+    min_hits: int = Field(1, ge=1)
+
+
+class SyntheticPolicy(Section):
+    """Machine-generated text detection with the embedded LM (owned by filters-models)."""
+
+    enabled: bool = True
+    #: Calibrated probability of being synthetic at or above which an item is rejected.
+    threshold: Fraction = Field(0.5, ge=0.0, le=1.0)
+
+
+class QualityPolicy(Section):
+    """Learned quality score, MiniLM embeddings + linear model (owned by filters-models)."""
+
+    enabled: bool = True
+    #: Items with a predicted quality probability below this are rejected.
+    min_score: Fraction = Field(0.3, ge=0.0, le=1.0)
+
+
+class RelevancePolicy(Section):
+    """Instruction-response relevance, MiniLM cosine similarity (owned by filters-models)."""
+
+    enabled: bool = True
+    #: Responses whose similarity to their instruction is below this are rejected as off-topic.
+    min_similarity: float = Field(0.15, ge=-1.0, le=1.0)
 
 
 class FilterPolicy(Section):
-    """Thresholds of the filter pipeline.  Extended by the filters package."""
+    """Thresholds of the filter pipeline, one subsection per filter."""
 
-    enabled: tuple[str, ...] = ()
+    format: FormatPolicy = Field(default_factory=FormatPolicy)
+    heuristics: HeuristicsPolicy = Field(default_factory=HeuristicsPolicy)
+    dedup: DedupPolicy = Field(default_factory=DedupPolicy)
+    language: LanguagePolicy = Field(default_factory=LanguagePolicy)
+    spam: SpamPolicy = Field(default_factory=SpamPolicy)
+    pii: PiiPolicy = Field(default_factory=PiiPolicy)
+    synthetic: SyntheticPolicy = Field(default_factory=SyntheticPolicy)
+    quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    relevance: RelevancePolicy = Field(default_factory=RelevancePolicy)
+
+    def section(self, name: str) -> Section | None:
+        """The subsection of filter ``name`` (``None`` if the filter has none)."""
+        value = getattr(self, name, None)
+        return value if isinstance(value, Section) else None
+
+    def is_enabled(self, name: str) -> bool:
+        """Whether filter ``name`` takes part in decisions (filters without a section always do)."""
+        sec = self.section(name)
+        return bool(getattr(sec, "enabled", True)) if sec is not None else True
