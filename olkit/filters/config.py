@@ -81,6 +81,10 @@ class HeuristicsPolicy(Section):
     max_top_3gram_frac: Fraction = Field(0.18, ge=0.0, le=1.0)
     max_top_4gram_frac: Fraction = Field(0.16, ge=0.0, le=1.0)
     max_dup_5gram_frac: Fraction = Field(0.15, ge=0.0, le=1.0)
+    max_dup_6gram_frac: Fraction = Field(0.14, ge=0.0, le=1.0)
+    max_dup_7gram_frac: Fraction = Field(0.13, ge=0.0, le=1.0)
+    max_dup_8gram_frac: Fraction = Field(0.12, ge=0.0, le=1.0)
+    max_dup_9gram_frac: Fraction = Field(0.11, ge=0.0, le=1.0)
     max_dup_10gram_frac: Fraction = Field(0.10, ge=0.0, le=1.0)
     #: FineWeb: fraction of characters that are in runs of a repeated character ("!!!!!", "aaaaaa").
     max_char_run_ratio: Fraction = Field(0.2, ge=0.0, le=1.0)

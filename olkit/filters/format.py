@@ -22,7 +22,7 @@ import polars as pl
 
 from olkit.filters.base import Filter
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import full_text, main_text, rule_decisions
+from olkit.filters.pipeline import full_text, main_text, rule_decisions, with_content_columns
 
 #: U+FFFD, C0 controls except tab/newline/CR, DEL/C1 controls, and typical UTF-8-read-as-cp1252 mojibake.
 BAD_CHARS = r"[\x{FFFD}\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]|Ã[\x{80}-\x{BF}©¨¢¤±³¼]|â€[™œ\x{9D}“”˜¦]"
@@ -50,6 +50,7 @@ class FormatFilter(Filter):
     layer: ClassVar[str] = "format"
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        batch = with_content_columns(batch)
         main, full = main_text(), full_text()
         is_doc = pl.col("text").is_not_null()
         has_required = pl.when(is_doc).then(_nonblank("text")).otherwise(

@@ -527,3 +527,11 @@ def rule_decisions(scores: pl.DataFrame, rules: Sequence[tuple[str, pl.Expr]], s
         (pl.col("reason_codes").list.len() == 0).alias("passed"),
         pl.col("reason_codes").list.first().alias("reason_code"),
     ).select("submission_id", "passed", "score", "reason_code", "reason_codes")
+
+
+def with_content_columns(batch: pl.DataFrame) -> pl.DataFrame:
+    """``batch`` with any missing ``instruction``/``response``/``text`` column added as nulls."""
+    missing = [c for c in ("instruction", "response", "text") if c not in batch.columns]
+    if not missing:
+        return batch
+    return batch.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])

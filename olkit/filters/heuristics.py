@@ -1,0 +1,245 @@
+"""Heuristic quality rules in the style of Gopher, C4 and FineWeb, vectorised over a batch.
+
+Row-level statistics (mean word length, symbol-to-word ratio, bullet/ellipsis lines, alphabetic
+words, stop words, terminal punctuation, short lines) are polars string expressions.  Repetition
+statistics (duplicate lines/paragraphs, top n-gram and duplicated n-gram character fractions) are
+computed on the *flattened* batch: every word of every item becomes one element of a numpy array
+(64-bit word hashes, lengths, item index); n-gram hashes are rolled over the flat array, duplicates
+within an item are found with one hash-based ``is_first_distinct`` per n, and covered characters are
+summed per item with ``bincount``.  Character runs ("!!!!!!", "soooooo") are found on the raw UTF-8
+buffer of the Arrow string column.  No Python loop runs over items.
+
+Deviations from the published rules, for short instruction/response items (documented, configurable):
+
+* word-statistics rules apply only to items with at least ``min_words_for_stats`` words;
+* a "top n-gram" must occur at least twice (a 10-word answer has no repeated bigram, but its only
+  bigram would otherwise cover 20% of it);
+* the Gopher stop-word list is extended with a dozen very frequent English function words;
+* C4/FineWeb line rules apply only to items with at least ``min_lines_for_line_rules`` lines.
+
+Example
+-------
+>>> import polars as pl
+>>> from olkit.filters.config import FilterPolicy
+>>> from olkit.filters.heuristics import HeuristicsFilter
+>>> batch = pl.DataFrame({"submission_id": ["ok", "rep"], "text": [
+...     "The sum of two numbers is computed with the plus operator, and it returns an integer.",
+...     "buy now buy now buy now buy now buy now buy now buy now buy now"]})
+>>> f = HeuristicsFilter()
+>>> f.decide(f.score(batch), FilterPolicy())["passed"].to_list()
+[True, False]
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from olkit.filters.base import Filter
+from olkit.filters.config import FilterPolicy
+from olkit.filters.pipeline import main_text, rule_decisions, with_content_columns
+
+#: Gopher's stop words plus frequent English function words (presence of >= 2 distinct ones).
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with",  # Gopher
+              "is", "a", "an", "in", "it", "for", "on", "are", "this", "as", "or", "if", "by", "you",
+              "was", "not", "can", "from", "at", "which", "will", "when")
+TOP_NGRAMS = (2, 3, 4)
+DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+WORD_RE = r"[\p{L}\p{N}_]+(?:['’][\p{L}]+)?"
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+#: Bytes that may legitimately repeat (whitespace, rules and underlines in text and code).
+_RUN_EXEMPT = np.frombuffer(b" \t\n\r-=_*#~.0", dtype=np.uint8)
+
+
+def _stop_word_count(text: pl.Expr) -> pl.Expr:
+    lowered = text.str.to_lowercase()
+    return pl.sum_horizontal([lowered.str.contains(rf"\b{w}\b").cast(pl.Int32) for w in STOP_WORDS])
+
+
+def _flatten_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item index, 64-bit word hash, word length) of every word of every text, in order."""
+    flat = (
+        pl.DataFrame({"t": texts}).with_row_index("d")
+        .select("d", pl.col("t").str.to_lowercase().str.extract_all(WORD_RE).alias("w"))
+        .explode("w").drop_nulls("w")
+        .select(pl.col("d").cast(pl.Int64), pl.col("w").hash(seed=7).alias("h"),
+                pl.col("w").str.len_chars().cast(pl.Int64).alias("n"))
+    )
+    return flat["d"].to_numpy(), flat["h"].to_numpy(), flat["n"].to_numpy()
+
+
+def _first_distinct(doc: np.ndarray, key: np.ndarray) -> np.ndarray:
+    mixed = key ^ (doc.astype(np.uint64) * _MULT)
+    return pl.Series(mixed, dtype=pl.UInt64).is_first_distinct().to_numpy()
+
+
+def _ngram_stats(doc: np.ndarray, h: np.ndarray, wl: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
+    """Top n-gram and duplicated n-gram character fractions per item."""
+    out: dict[str, np.ndarray] = {}
+    total = np.bincount(doc, weights=wl, minlength=n_items).astype(np.float64)
+    denom = np.maximum(total, 1.0)
+    # top n-grams are measured with their separating spaces, so the denominator includes them too
+    denom_spaced = np.maximum(total + np.maximum(np.bincount(doc, minlength=n_items) - 1, 0), 1.0)
+    big_n = len(h)
+    csum = np.concatenate([[0], np.cumsum(wl)])
+    rolled = h.copy()
+    with np.errstate(over="ignore"):
+        for n in range(2, max(DUP_NGRAMS) + 1):
+            if big_n < n:
+                for m in (n,):
+                    if m in TOP_NGRAMS:
+                        out[f"top_{m}gram_frac"] = np.zeros(n_items)
+                    if m in DUP_NGRAMS:
+                        out[f"dup_{m}gram_frac"] = np.zeros(n_items)
+                continue
+            m_starts = big_n - n + 1
+            rolled = rolled[:m_starts] * _MULT + h[n - 1:]
+            rolled ^= rolled >> np.uint64(29)
+            starts = np.arange(m_starts)
+            valid = doc[:m_starts] == doc[n - 1:]
+            if n in TOP_NGRAMS:
+                chars = csum[starts + n] - csum[starts] + (n - 1)
+                frame = pl.DataFrame({"d": doc[:m_starts][valid], "k": rolled[valid], "c": chars[valid]})
+                top = (frame.group_by("d", "k").agg(pl.len().alias("cnt"), pl.col("c").first())
+                       .filter(pl.col("cnt") >= 2)
+                       .group_by("d").agg((pl.col("cnt") * pl.col("c")).max().alias("top")))
+                arr = np.zeros(n_items)
+                arr[top["d"].to_numpy()] = top["top"].to_numpy()
+                out[f"top_{n}gram_frac"] = np.minimum(arr / denom_spaced, 1.0)
+            if n in DUP_NGRAMS:
+                vidx = starts[valid]
+                first = _first_distinct(doc[:m_starts][valid], rolled[valid])
+                dup_starts = vidx[~first]
+                delta = (np.bincount(dup_starts, minlength=big_n + 1)
+                         - np.bincount(dup_starts + n, minlength=big_n + n + 1)[: big_n + 1])
+                covered = np.cumsum(delta)[:big_n] > 0
+                cov_chars = np.bincount(doc, weights=wl * covered, minlength=n_items)
+                out[f"dup_{n}gram_frac"] = cov_chars / denom
+    return out
+
+
+def _segment_dups(texts: pl.Series, *, paragraphs: bool) -> pl.DataFrame:
+    """Per item: number of non-empty lines (or paragraphs), duplicates among them, duplicate chars."""
+    t = pl.col("t").fill_null("")
+    if paragraphs:
+        t = t.str.replace_all(r"\n[^\S\n]*\n\s*", "\x00")
+        parts = t.str.split("\x00")
+    else:
+        parts = t.str.split("\n")
+    seg = (pl.DataFrame({"t": texts}).with_row_index("d").select("d", parts.alias("s"))
+           .explode("s").with_columns(pl.col("s").str.strip_chars())
+           .filter(pl.col("s").str.len_chars() > 0))
+    seg = seg.with_columns(pl.struct("d", pl.col("s").hash(seed=11)).is_first_distinct().alias("first"))
+    agg = seg.group_by("d").agg(
+        pl.len().alias("n"), (~pl.col("first")).sum().alias("dup"),
+        pl.when(~pl.col("first")).then(pl.col("s").str.len_chars()).otherwise(0).sum().alias("dup_chars"))
+    return pl.DataFrame({"d": np.arange(len(texts), dtype=np.uint32)}).join(
+        agg.with_columns(pl.col("d").cast(pl.UInt32)), on="d", how="left").fill_null(0).sort("d")
+
+
+def _char_run_ratio(texts: pl.Series) -> np.ndarray:
+    """Fraction of UTF-8 bytes inside runs of >= 4 identical bytes (whitespace/rules exempt)."""
+    arr = pa.array(texts.fill_null("").cast(pl.String).to_arrow()).cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data_buf = arr.buffers()[2]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = data[start:end]
+    offsets = offsets - start
+    nbytes = np.diff(offsets)
+    if data.size < 4:
+        return np.zeros(len(texts))
+    eq = np.zeros(data.size, dtype=bool)
+    eq[1:] = data[1:] == data[:-1]
+    eq[offsets[:-1][offsets[:-1] < data.size]] = False  # never across item boundaries
+    eq &= ~np.isin(data, _RUN_EXEMPT)
+    run_end = np.zeros(data.size, dtype=bool)
+    run_end[3:] = eq[3:] & eq[2:-1] & eq[1:-2]  # byte i closes a run of >= 4 equal bytes
+    covered = run_end.copy()
+    for k in (1, 2, 3):
+        covered[:-k] |= run_end[k:]
+    cs = np.concatenate([[0], np.cumsum(covered)])
+    return (cs[offsets[1:]] - cs[offsets[:-1]]) / np.maximum(nbytes, 1)
+
+
+class HeuristicsFilter(Filter):
+    """Gopher quality + Gopher repetition + C4/FineWeb line rules on the main content."""
+
+    name: ClassVar[str] = "heuristics"
+    layer: ClassVar[str] = "heuristics"
+
+    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        batch = with_content_columns(batch)
+        text = main_text()
+        n_tok = text.str.count_matches(r"\S+").cast(pl.Int64)
+        n_lines = text.str.count_matches(r"(?m)^[^\n]*\S[^\n]*$").cast(pl.Int64)
+        per_line = n_lines.clip(lower_bound=1)
+        words = text.str.count_matches(WORD_RE)
+        rows = batch.select(
+            "submission_id",
+            words.cast(pl.Int64).alias("heuristics.words"),
+            (text.str.count_matches(r"[\p{L}\p{N}_]") / words.clip(lower_bound=1)).alias(
+                "heuristics.mean_word_length"),
+            ((text.str.count_matches("#") + text.str.count_matches(r"\.\.\.|…"))
+             / n_tok.clip(lower_bound=1)).alias("heuristics.symbol_word_ratio"),
+            n_lines.alias("heuristics.lines"),
+            (text.str.count_matches(r"(?m)^[^\S\n]*[•\-\*–·‣▪●]") / per_line).alias("heuristics.bullet_lines_ratio"),
+            (text.str.count_matches(r"(?m)(?:\.\.\.|…)[^\S\n]*$") / per_line).alias("heuristics.ellipsis_lines_ratio"),
+            (text.str.count_matches(r"\S*\p{L}\S*") / n_tok.clip(lower_bound=1)).alias("heuristics.alpha_words_ratio"),
+            _stop_word_count(text).cast(pl.Int64).alias("heuristics.stop_words"),
+            (text.str.count_matches(r"(?m)[.!?:;\"'”’»)\]`][^\S\n]*$") / per_line).alias(
+                "heuristics.terminal_punct_lines_ratio"),
+            (text.str.count_matches(r"(?m)^[^\S\n]*\S[^\n]{0,29}$") / per_line).alias("heuristics.short_lines_ratio"),
+            text.str.contains(r"[{}]").alias("heuristics.curly_braces"),
+        )
+        texts = batch.select(text.alias("t"))["t"]
+        total_chars = np.maximum(batch.select(text.str.len_chars())[:, 0].to_numpy().astype(np.float64), 1.0)
+        lines = _segment_dups(texts, paragraphs=False)
+        paras = _segment_dups(texts, paragraphs=True)
+        doc, h, wl = _flatten_words(texts)
+        grams = _ngram_stats(doc, h, wl, len(texts))
+        extra = {
+            "heuristics.dup_line_frac": lines["dup"].to_numpy() / np.maximum(lines["n"].to_numpy(), 1),
+            "heuristics.dup_para_frac": paras["dup"].to_numpy() / np.maximum(paras["n"].to_numpy(), 1),
+            "heuristics.dup_line_char_frac": lines["dup_chars"].to_numpy() / total_chars,
+            "heuristics.dup_para_char_frac": paras["dup_chars"].to_numpy() / total_chars,
+            **{f"heuristics.{k}": v for k, v in grams.items()},
+            "heuristics.char_run_ratio": _char_run_ratio(texts),
+        }
+        return rows.with_columns([pl.Series(k, np.asarray(v, dtype=np.float64)) for k, v in extra.items()])
+
+    def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
+        p = policy.heuristics
+        c = pl.col
+        stats = c("heuristics.words") >= p.min_words_for_stats
+        lines = c("heuristics.lines") >= p.min_lines_for_line_rules
+        rules = [
+            ("heuristics.mean_word_length", stats & ((c("heuristics.mean_word_length") < p.min_mean_word_length)
+                                                     | (c("heuristics.mean_word_length") > p.max_mean_word_length))),
+            ("heuristics.symbol_ratio", stats & (c("heuristics.symbol_word_ratio") > p.max_symbol_word_ratio)),
+            ("heuristics.bullet_lines", lines & (c("heuristics.bullet_lines_ratio") > p.max_bullet_lines_ratio)),
+            ("heuristics.ellipsis_lines", lines & (c("heuristics.ellipsis_lines_ratio") > p.max_ellipsis_lines_ratio)),
+            ("heuristics.alpha_ratio", stats & (c("heuristics.alpha_words_ratio") < p.min_alpha_words_ratio)),
+            ("heuristics.stop_words", stats & (c("heuristics.stop_words") < p.min_stop_words)),
+            ("heuristics.dup_lines", (c("heuristics.dup_line_frac") > p.max_dup_line_frac)
+             | (c("heuristics.dup_line_char_frac") > p.max_dup_line_char_frac)),
+            ("heuristics.dup_paragraphs", (c("heuristics.dup_para_frac") > p.max_dup_para_frac)
+             | (c("heuristics.dup_para_char_frac") > p.max_dup_para_char_frac)),
+            ("heuristics.top_ngram", (c("heuristics.top_2gram_frac") > p.max_top_2gram_frac)
+             | (c("heuristics.top_3gram_frac") > p.max_top_3gram_frac)
+             | (c("heuristics.top_4gram_frac") > p.max_top_4gram_frac)),
+            ("heuristics.dup_ngram", pl.any_horizontal(
+                [c(f"heuristics.dup_{n}gram_frac") > getattr(p, f"max_dup_{n}gram_frac") for n in DUP_NGRAMS])),
+            ("heuristics.char_runs", c("heuristics.char_run_ratio") > p.max_char_run_ratio),
+            ("heuristics.terminal_punct", lines & (c("heuristics.terminal_punct_lines_ratio")
+                                                   < p.min_terminal_punct_lines_ratio)),
+            ("heuristics.short_lines", lines & (c("heuristics.short_lines_ratio") > p.max_short_lines_ratio)),
+            ("heuristics.curly_braces", pl.lit(p.reject_curly_braces) & c("heuristics.curly_braces")),
+        ]
+        # headline score: the worst repetition signal (0 = no repetition)
+        score = pl.max_horizontal("heuristics.dup_line_char_frac", "heuristics.top_2gram_frac",
+                                  "heuristics.dup_5gram_frac", "heuristics.char_run_ratio")
+        return rule_decisions(scores, rules, score, enabled=p.enabled)
