@@ -1,0 +1,316 @@
+"""Exact and near-duplicate detection; duplicates cluster to the earliest item (first by time wins).
+
+* **Exact**: a 128-bit hash (two seeded 64-bit polars hashes) of the *normalised* content
+  (NFKC, lower case, whitespace collapsed, instruction and response joined).  Every item whose
+  key was seen earlier in batch order is a duplicate of the first one.
+* **Near**: MinHash LSH, fully vectorised with numpy.  Shingles (word or character k-grams) are
+  hashed with a rolling 64-bit hash over the flattened batch; a permutation is ``(a*x + b) mod p``
+  with ``p = 2**61 - 1`` computed for all shingles and permutations at once (``x, a, b < 2**32`` so
+  nothing overflows, the modulo is two shifts and a mask); per-item minima come from
+  ``np.minimum.reduceat``.  Signatures are cut into ``bands x rows``; each band's rows are hashed to
+  one 64-bit bucket key, and bucket members are linked to the earliest member and to the previous
+  member of the bucket (hash grouping, no pairwise loop).  Each item keeps the highest estimated
+  Jaccard similarity to an earlier linked item, so :meth:`DedupFilter.decide` applies any
+  ``near_threshold`` without re-scoring, and :func:`near_clusters` resolves the duplicate chains to
+  their earliest item.
+
+Example
+-------
+>>> import polars as pl
+>>> from olkit.filters.config import FilterPolicy
+>>> from olkit.filters.dedup import DedupFilter
+>>> batch = pl.DataFrame({"submission_id": ["a", "b", "c"], "text": [
+...     "The quick brown fox jumps over the lazy dog near the river bank today",
+...     "the quick  brown fox jumps over the lazy dog near the river bank today",   # exact (normalised)
+...     "The quick brown fox jumps over the lazy dog near the river bank yesterday"]})
+>>> f = DedupFilter()
+>>> f.decide(f.score(batch), FilterPolicy())["reason_code"].to_list()
+[None, 'dedup.exact', 'dedup.near']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from olkit.filters.base import Filter
+from olkit.filters.config import DedupPolicy, FilterPolicy
+from olkit.filters.pipeline import rule_decisions, with_content_columns
+
+MERSENNE_61 = np.uint64((1 << 61) - 1)
+MAX_HASH_32 = np.uint64(0xFFFFFFFF)
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+_WORD = r"[\p{L}\p{N}_]+"
+
+
+def normalised_content() -> pl.Expr:
+    """Normalised content used for exact dedup: NFKC, lower case, whitespace collapsed."""
+    pair = pl.concat_str([pl.col("instruction").fill_null(""), pl.col("response").fill_null("")],
+                         separator="\x1f")
+    raw = pl.coalesce(pl.col("text"), pair, pl.lit(""))
+    return (raw.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ")
+            .str.strip_chars())
+
+
+# ------------------------------------------------------------------------------------------------
+# shingling
+
+
+def word_shingles(texts: pl.Series, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item index, 32-bit shingle hash) of every word k-gram of every text (vectorised).
+
+    An item with fewer than ``k`` words yields one shingle of all its words; an item without words
+    yields none.
+    """
+    flat = (pl.DataFrame({"t": texts}).with_row_index("d")
+            .select("d", pl.col("t").fill_null("").str.to_lowercase().str.extract_all(_WORD).alias("w"))
+            .explode("w").drop_nulls("w")
+            .select(pl.col("d").cast(pl.Int64), pl.col("w").hash(seed=3).alias("h")))
+    doc, h = flat["d"].to_numpy(), flat["h"].to_numpy()
+    return _rolling_shingles(doc, h, k)
+
+
+def char_shingles(texts: pl.Series, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item index, 32-bit shingle hash) of every UTF-8 byte k-gram (whitespace collapsed)."""
+    arr = pa.array(texts.fill_null("").str.to_lowercase().str.replace_all(r"\s+", " ").to_arrow())
+    arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    buf = arr.buffers()[2]
+    data = np.frombuffer(buf, dtype=np.uint8)[offsets[0]: offsets[-1]] if buf is not None else np.zeros(0, np.uint8)
+    offsets = offsets - offsets[0]
+    doc = np.repeat(np.arange(len(arr), dtype=np.int64), np.diff(offsets))
+    h = (data.astype(np.uint64) + np.uint64(1)) * _MULT
+    return _rolling_shingles(doc, h, k)
+
+
+def _rolling_shingles(doc: np.ndarray, h: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(h)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    starts_of_doc = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    doc_len = np.diff(np.r_[starts_of_doc, n])
+    idx = np.arange(n)
+    # position within its item and item length, per element
+    pos = idx - np.repeat(starts_of_doc, doc_len)
+    length = np.repeat(doc_len, doc_len)
+    acc = h.copy()
+    with np.errstate(over="ignore"):
+        for j in range(1, k):
+            nxt = np.zeros(n, dtype=np.uint64)
+            nxt[: n - j] = h[j:]
+            inside = pos + j < length
+            acc = np.where(inside, acc * _MULT + nxt, acc)
+            acc ^= acc >> np.uint64(31)
+    valid = (pos + k <= length) | ((pos == 0) & (length < k))
+    out = acc[valid]
+    out = (out ^ (out >> np.uint64(32))) & MAX_HASH_32
+    return doc[valid], out
+
+
+# ------------------------------------------------------------------------------------------------
+# MinHash
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``a`` (in [1, 2**32)) and ``b`` (in [0, 2**32)) of ``num_perm`` universal hashes."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
+    b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def minhash_signatures(doc: np.ndarray, shingles: np.ndarray, n_items: int, num_perm: int, seed: int,
+                       *, chunk: int = 65_536) -> np.ndarray:
+    """``(n_items, num_perm)`` uint32 MinHash signatures; rows of items without shingles are all max."""
+    a, b = permutations(num_perm, seed)
+    sig = np.full((n_items, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    if len(shingles) == 0:
+        return sig
+    order = np.argsort(doc, kind="stable")
+    doc, shingles = doc[order], shingles[order]
+    seg = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    seg_end = np.r_[seg[1:], len(doc)]
+    # chunks of whole items of about `chunk` shingles
+    cut = np.searchsorted(seg, np.arange(0, len(doc), chunk), side="left")
+    cut = np.unique(np.r_[cut, len(seg)])
+    for lo, hi in zip(cut[:-1], cut[1:], strict=True):
+        s0, s1 = seg[lo], seg_end[hi - 1]
+        x = shingles[s0:s1, None]
+        v = x * a[None, :] + b[None, :]  # < 2**64: no overflow
+        v = (v & MERSENNE_61) + (v >> np.uint64(61))
+        v = np.where(v >= MERSENNE_61, v - MERSENNE_61, v) & MAX_HASH_32
+        sig[doc[seg[lo:hi]]] = np.minimum.reduceat(v, seg[lo:hi] - s0, axis=0).astype(np.uint32)
+    return sig
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(n_items, bands)`` uint64 bucket keys: each band's ``rows`` values hashed together."""
+    n = sig.shape[0]
+    keys = np.zeros((n, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            col = sig[:, r: bands * rows: rows][:, :bands].astype(np.uint64)  # interleaved bands
+            keys = (keys ^ (col + np.uint64(r + 1))) * _MULT
+            keys ^= keys >> np.uint64(29)
+        keys ^= np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0xBF58476D1CE4E5B9)
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """``(m, 2)`` int64 pairs ``(later, earlier)``: each bucket member linked to the bucket's first
+    and previous member (items in batch order; ``active`` masks items without shingles)."""
+    n, bands = keys.shape
+    idx = np.flatnonzero(active)
+    if len(idx) == 0:
+        return np.zeros((0, 2), np.int64)
+    frame = pl.DataFrame({
+        "i": np.tile(idx, bands),
+        "k": keys[idx].T.reshape(-1),
+        "band": np.repeat(np.arange(bands, dtype=np.int32), len(idx)),
+    })
+    linked = (frame.sort("band", "k", "i")
+              .with_columns(pl.col("i").first().over("band", "k").alias("first"),
+                            pl.col("i").shift(1).over("band", "k").alias("prev"))
+              .filter(pl.col("prev").is_not_null()))
+    pairs = pl.concat([linked.select("i", pl.col("first").alias("j")),
+                       linked.select("i", pl.col("prev").alias("j"))]).unique()
+    return pairs.sort("i", "j").to_numpy().astype(np.int64)
+
+
+def estimated_jaccard(sig: np.ndarray, pairs: np.ndarray, *, chunk: int = 200_000) -> np.ndarray:
+    """Fraction of equal MinHash values for each pair."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for s in range(0, len(pairs), chunk):
+        p = pairs[s: s + chunk]
+        out[s: s + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class MinHashLSH:
+    """Vectorised MinHash LSH over a whole batch (see the module docstring).
+
+    >>> import polars as pl
+    >>> lsh = MinHashLSH(num_perm=64, bands=16, rows=4)
+    >>> texts = pl.Series(["a b c d e f g h i j", "a b c d e f g h i k", "x y z"])
+    >>> best_sim, best_of = lsh.near_duplicates(texts)
+    >>> best_of.tolist(), bool(best_sim[1] > 0.5)
+    ([-1, 0, -1], True)
+    """
+
+    num_perm: int = 128
+    bands: int = 32
+    rows: int = 4
+    shingle: Literal["word", "char"] = "word"
+    shingle_size: int = 3
+    seed: int = 1
+
+    @classmethod
+    def from_policy(cls, p: DedupPolicy) -> MinHashLSH:
+        return cls(num_perm=p.num_perm, bands=p.bands, rows=p.rows, shingle=p.shingle,
+                   shingle_size=p.shingle_size, seed=p.seed)
+
+    def signatures(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures, has_shingles mask)."""
+        fn = word_shingles if self.shingle == "word" else char_shingles
+        doc, sh = fn(texts, self.shingle_size)
+        sig = minhash_signatures(doc, sh, len(texts), self.num_perm, self.seed)
+        active = np.zeros(len(texts), dtype=bool)
+        active[doc] = True
+        return sig, active
+
+    def pairs(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate pairs ``(later, earlier)`` and their estimated Jaccard similarity."""
+        sig, active = self.signatures(texts)
+        pairs = candidate_pairs(band_keys(sig, self.bands, self.rows), active)
+        return pairs, estimated_jaccard(sig, pairs)
+
+    def near_duplicates(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per item (in the given order): best estimated Jaccard to an earlier candidate and its index
+        (``-1`` / 0.0 when none)."""
+        n = len(texts)
+        pairs, sim = self.pairs(texts)
+        best_sim = np.zeros(n)
+        best_of = np.full(n, -1, dtype=np.int64)
+        if len(pairs):
+            frame = pl.DataFrame({"i": pairs[:, 0], "j": pairs[:, 1], "s": sim})
+            top = frame.sort(["i", "s", "j"], descending=[False, True, False]).group_by("i", maintain_order=True).first()
+            best_sim[top["i"].to_numpy()] = top["s"].to_numpy()
+            best_of[top["i"].to_numpy()] = top["j"].to_numpy()
+        return best_sim, best_of
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class DedupFilter(Filter):
+    """Exact + near duplicates (cross-row: the pipeline scores it over the whole batch).
+
+    Scores: ``dedup.exact_of`` (submission_id of the earliest identical item, null for the first),
+    ``dedup.near_of`` / ``dedup.near_sim`` (best earlier near-duplicate candidate and its estimated
+    Jaccard similarity).  MinHash parameters are fixed at construction (default: ``DedupPolicy()``);
+    thresholds come from the policy at decision time.
+    """
+
+    name: ClassVar[str] = "dedup"
+    layer: ClassVar[str] = "dedup"
+    cross_row: ClassVar[bool] = True
+
+    def __init__(self, params: DedupPolicy | None = None) -> None:
+        self.params = params or DedupPolicy()
+        self.lsh = MinHashLSH.from_policy(self.params)
+
+    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        batch = with_content_columns(batch)
+        norm = batch.select(normalised_content().alias("n"))["n"]
+        keys = pl.DataFrame({"sid": batch["submission_id"], "n": norm}).with_columns(
+            pl.struct(pl.col("n").hash(seed=101).alias("h1"), pl.col("n").hash(seed=202).alias("h2")).alias("key"))
+        exact_of = keys.select(
+            pl.when(pl.col("n").str.len_chars() == 0).then(None)
+            .otherwise(pl.col("sid").first().over("key")).alias("of"), "sid")
+        exact_of = exact_of.select(pl.when(pl.col("of") != pl.col("sid")).then(pl.col("of")).alias("of"))["of"]
+        best_sim, best_of = self.lsh.near_duplicates(norm.str.replace_all("\x1f", " "))
+        sids = batch["submission_id"]
+        near_of = sids.gather(np.maximum(best_of, 0)).to_frame("of").with_columns(
+            pl.when(pl.Series(best_of >= 0)).then(pl.col("of")).alias("of"))["of"]
+        return pl.DataFrame({
+            "submission_id": sids,
+            "dedup.exact_of": exact_of.cast(pl.String),
+            "dedup.near_of": near_of.cast(pl.String),
+            "dedup.near_sim": pl.Series(best_sim, dtype=pl.Float64),
+        })
+
+    def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
+        p = policy.dedup
+        c = pl.col
+        exact = c("dedup.exact_of").is_not_null()
+        rules = [
+            ("dedup.exact", pl.lit(p.exact) & exact),
+            ("dedup.near", pl.lit(p.near) & ~(pl.lit(p.exact) & exact) & (c("dedup.near_sim") >= p.near_threshold)),
+        ]
+        score = pl.when(exact).then(1.0).otherwise(c("dedup.near_sim"))
+        return rule_decisions(scores, rules, score, enabled=p.enabled)
+
+
+def near_clusters(scores: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """``submission_id, cluster`` where ``cluster`` is the earliest item of its duplicate chain
+    (exact links always count; near links count at ``near_sim >= threshold``)."""
+    sid = scores["submission_id"]
+    frame = scores.select(
+        "submission_id",
+        pl.coalesce(pl.col("dedup.exact_of"),
+                    pl.when(pl.col("dedup.near_sim") >= threshold).then(pl.col("dedup.near_of"))).alias("parent"),
+    ).with_row_index("i")
+    lookup = frame.select(pl.col("submission_id").alias("parent"), pl.col("i").alias("pi"))
+    parent = frame.join(lookup, on="parent", how="left", maintain_order="left")["pi"]
+    ptr = np.where(parent.is_null().to_numpy(), np.arange(len(frame)), parent.fill_null(0).to_numpy()).astype(np.int64)
+    for _ in range(64):  # pointer jumping: log2(chain length) rounds
+        nxt = ptr[ptr]
+        if np.array_equal(nxt, ptr):
+            break
+        ptr = nxt
+    return pl.DataFrame({"submission_id": sid, "cluster": sid.gather(ptr)})
