@@ -26,9 +26,9 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-#: Characters kept per text before tokenising: MiniLM reads 256 word pieces at most, and cutting
-#: early keeps 1 MB strings cheap.
-MAX_CHARS = 2000
+#: Characters kept per text before tokenising (~128 word pieces): the opening of a text says what
+#: it is about, attention cost grows with length, and cutting early keeps 1 MB strings cheap.
+MAX_CHARS = 600
 
 
 def text_key(text: str) -> bytes:
@@ -77,7 +77,9 @@ class EmbeddingCache:
 
     @property
     def dim(self) -> int:
-        return int(self.encoder.get_sentence_embedding_dimension())
+        enc = self.encoder
+        get = getattr(enc, "get_embedding_dimension", None) or enc.get_sentence_embedding_dimension
+        return int(get())
 
     def __len__(self) -> int:
         return len(self._store)
