@@ -129,7 +129,7 @@ class LanguagePolicy(Section):
     #: Reject when the best non-allowed language has at least this confidence (0..1).
     min_confidence: Fraction = Field(0.6, ge=0.0, le=1.0)
     #: Fewer function-word hits than this in Latin script: undetermined (accepted).
-    min_evidence: int = Field(3, ge=1)
+    min_evidence: int = Field(2, ge=1)
 
 
 class SpamPolicy(Section):
