@@ -1,0 +1,140 @@
+"""``olkit sample``, ``olkit ingest`` and ``olkit store stats|verify|export``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from olkit.cli import emit
+from olkit.schema import SUBMISSION_SCHEMA
+
+#: Columns of the sample stream written to the submissions file; the rest is ground truth.
+_SUBMISSION_COLUMNS = tuple(c for c in SUBMISSION_SCHEMA if c not in ("submission_id", "content_hash", "meta",
+                                                                       "ingested_at", "ingest_run", "source"))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("sample", help="write the embedded sample datanet (submissions + ground-truth labels)",
+                              description="Write the embedded sample contribution stream: DIR/submissions.jsonl "
+                              "(or .parquet) to ingest, and DIR/labels.parquet with the ground truth "
+                              "(label, archetype, split ...) keyed by submission_id and source_id.")
+    s.add_argument("--out", required=True, help="folder to write into (created)")
+    s.add_argument("--contributors", type=int, default=200, help="number of simulated contributors (default 200)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="submissions file format")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_sample)
+
+    i = subparsers.add_parser("ingest", help="ingest files into the store (one transaction; re-ingest adds nothing)",
+                              description="Ingest JSONL/JSON/CSV/TSV/Parquet files or saved HF datasets into a "
+                              "DuckDB store. The whole call is one transaction: on any error nothing is written.")
+    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--store", required=True, help="the DuckDB store file (created if missing)")
+    i.add_argument("--datanet", default=None, help="datanet name (overrides the file's datanet column; "
+                   "default: the file's, else 'default')")
+    i.add_argument("--map", dest="mapping", default=None, metavar="SPEC",
+                   help="column mapping: a preset (olkit, alpaca, dolly, sharegpt, openai) and/or "
+                   "field=column / field='literal' pairs, e.g. \"alpaca,contributor_id='stanford'\"")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.add_argument("--no-progress", action="store_true", help="no progress bar")
+    i.set_defaults(func=_ingest)
+
+    st = subparsers.add_parser("store", help="inspect, verify or export the store")
+    sub = st.add_subparsers(dest="store_command", metavar="ACTION")
+    sub.required = True
+    a = sub.add_parser("stats", help="row counts and headline numbers")
+    a.add_argument("--store", required=True)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_stats)
+    v = sub.add_parser("verify", help="check the hash chain and content hashes (exit 1 naming the bad row)")
+    v.add_argument("--store", required=True)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+    e = sub.add_parser("export", help="write a table to .parquet, .csv or .jsonl")
+    e.add_argument("--store", required=True)
+    e.add_argument("--table", required=True, help="submissions, contributors, decisions, events, runs, adapters, payouts")
+    e.add_argument("--out", required=True, help="output file (.parquet, .csv or .jsonl)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_export)
+
+
+def write_sample(out: str | Path, *, contributors: int = 200, seed: int = 0, fmt: str = "jsonl") -> dict:
+    """Write the sample stream to ``out``: submissions file + ``labels.parquet``; return paths and counts."""
+    from olkit.data.sample import sample_stream
+    from olkit.ingest.core import read
+
+    frame = sample_stream(n_contributors=contributors, seed=seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    subs = frame.select([c for c in _SUBMISSION_COLUMNS if c in frame.columns])
+    ids = read(subs, progress=False)["submission_id"]
+    truth_cols = [c for c in frame.columns if c not in subs.columns]
+    labels = frame.select("contributor_id", "source_id", *truth_cols).with_columns(ids.alias("submission_id"))
+    labels = labels.rename({"source": "origin"}) if "source" in labels.columns else labels
+    sub_path = out / f"submissions.{fmt}"
+    tmp = sub_path.with_name("." + sub_path.name + ".tmp")
+    subs.write_ndjson(tmp) if fmt == "jsonl" else subs.write_parquet(tmp)
+    tmp.replace(sub_path)
+    labels_path = out / "labels.parquet"
+    tmp = labels_path.with_name(".labels.parquet.tmp")
+    labels.write_parquet(tmp)
+    tmp.replace(labels_path)
+    return {"submissions": str(sub_path), "labels": str(labels_path), "rows": frame.height,
+            "contributors": frame["contributor_id"].n_unique(), "seed": seed}
+
+
+def _sample(args: argparse.Namespace) -> int:
+    emit(write_sample(args.out, contributors=args.contributors, seed=args.seed, fmt=args.format), args.json)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from olkit.ingest.core import ingest
+    from olkit.store import Store
+
+    progress = not (args.no_progress or args.json) and sys.stderr.isatty()
+    with Store(args.store) as store:
+        result = ingest(args.paths, store, mapping=args.mapping, datanet=args.datanet, progress=progress)
+    emit(result.to_dict(), args.json)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from olkit.store import Store
+
+    with Store(args.store, read_only=True) as store:
+        stats = store.stats()
+        if not args.json:
+            top = store.con.sql("SELECT datanet, count(*) AS n FROM submissions GROUP BY 1 ORDER BY 2 DESC").pl()
+            stats["per_datanet"] = dict(zip(top["datanet"], top["n"], strict=True))
+    emit(stats, args.json)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from olkit.store import Store
+
+    with Store(args.store, read_only=True) as store:
+        report = store.verify()
+    if args.json:
+        emit({"store": args.store, **report.to_dict()}, True)
+    elif report.ok:
+        print(f"{args.store}: {report}")
+    else:
+        for problem in report.problems:
+            print(f"{args.store}: FAILED: {problem}")
+    return 0 if report.ok else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from olkit.store import Store
+
+    with Store(args.store, read_only=True) as store:
+        path = store.export(args.table, args.out)
+        rows = store.con.execute(f"SELECT count(*) FROM {args.table}").fetchall()[0][0]
+    emit({"table": args.table, "out": str(path), "rows": int(rows)}, args.json)
+    return 0
+
+
+__all__ = ["register", "write_sample"]
