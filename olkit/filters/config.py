@@ -148,7 +148,7 @@ class SpamPolicy(Section):
     #: Fraction of words (of >= 3 letters) in ALL CAPS.
     max_caps_ratio: Fraction = Field(0.5, ge=0.0, le=1.0)
     #: Weighted score combining the signals; reject at or above this.
-    max_spam_score: float = Field(1.0, ge=0.0)
+    max_spam_score: float = Field(2.0, ge=0.0)
 
 
 class PiiPolicy(Section):
