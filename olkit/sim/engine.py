@@ -57,6 +57,7 @@ METRICS: dict[str, str] = {
     "false_rejection": "share of good honest items rejected this epoch",
     "gini": "Gini coefficient of this epoch's rewards over active agents",
     "newcomer_survival": "share of newcomers still active newcomer_window epochs after joining",
+    "farmer_genuine_share": "share of adaptive farmers' items that were genuine (safe) work",
     "whitewashes": "new sybil identities registered this epoch",
     "standing_honest": "mean standing of active honest agents",
     "standing_adversary": "mean standing of active adversaries",
@@ -296,6 +297,8 @@ class Simulation:
         if adv_act.any():
             rec["standing_adversary"][t] = (standing * adv_act).sum() / adv_act.sum()
         rec["gini"][t] = gini(reward[self.active])
+        if self.farmer_idx.size:
+            rec["farmer_genuine_share"][t] = float((kind[self.farmer_idx] == SAFE).mean())
         w = cfg.newcomer_window
         if t + 1 - w >= 1:
             cohort = t + 1 - w
