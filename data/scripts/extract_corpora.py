@@ -70,7 +70,7 @@ STDLIB_MODULES = sorted({
     "array", "binascii", "builtins", "cmath", "compileall", "contextvars", "ctypes", "modulefinder",
     "nntplib", "py_compile", "pydoc", "runpy", "symtable", "sys", "telnetlib", "time", "tomllib",
     "zipapp", "zlib", "bz2", "mmap", "select", "stat", "errno", "faulthandler", "gc",
-    "marshal", "posixpath", "resource", "string", "ftplib", "imghdr", "mailcap", "chunk",
+    "marshal", "posixpath", "resource", "imghdr", "mailcap", "chunk",
 })
 
 #: Languages and gettext domains for other-language text.  The sample and the external set use
@@ -165,10 +165,12 @@ def extract_stdlib(min_words: int = 15) -> pl.DataFrame:
             answer = clean_docstring(doc)
             if answer is None or _words(answer) < min_words:
                 continue
-            key = re.sub(r"\W+", " ", answer.lower())
-            if key in seen:  # aliases and inherited docstrings: keep the first (sorted) name
+            # aliases and inherited docstrings: keep the first (sorted) name; answers are also
+            # unique by first paragraph, because casual contributors paste only that
+            keys = {re.sub(r"\W+", " ", text.lower()) for text in (answer, answer.split("\n\n")[0])}
+            if keys & seen:
                 continue
-            seen.add(key)
+            seen |= keys
             rows.append({"question_id": "py:" + qualname, "module": modname, "name": qualname,
                          "kind": kind, "answer": answer})
     frame = pl.DataFrame(rows).sort("question_id")
@@ -280,7 +282,9 @@ def _catalog(lang: str, domain: str) -> dict:
 
 def _prose_message(msg: str) -> str | None:
     text = _WS.sub(" ", msg.replace("\n", " ")).strip()
-    if not text or "%" in text or "{" in text or "\\" in text or "=" in text or "<" in text:
+    if not text or any(c in text for c in "%{}\\=<>[]|@#$`*"):
+        return None
+    if re.search(r"\b[A-ZÀ-Ý]{4,}\b", text):  # placeholders such as FILE, COMMANDS
         return None
     if text.startswith(("-", "*", "(")) or "--" in text or "_" in text or "/" in text:
         return None

@@ -52,9 +52,10 @@ DEFAULT_MIX: dict[str, float] = {"expert": 0.30, "casual": 0.35, "spammer": 0.08
 #: Probability of each label for an item of each archetype (rows sum to 1).
 LABEL_MIX: dict[str, dict[str, float]] = {
     "expert": {"genuine": 0.94, "near_duplicate": 0.05, "low_effort": 0.01},
-    "casual": {"genuine": 0.66, "low_effort": 0.12, "off_topic": 0.06, "other_language": 0.07,
+    "casual": {"genuine": 0.64, "low_effort": 0.12, "off_topic": 0.06, "other_language": 0.09,
                "exact_duplicate": 0.04, "near_duplicate": 0.05},
-    "spammer": {"spam": 0.80, "low_effort": 0.08, "off_topic": 0.07, "genuine": 0.05},
+    "spammer": {"spam": 0.77, "low_effort": 0.08, "off_topic": 0.07, "other_language": 0.03,
+                "genuine": 0.05},
     "farmer": {"synthetic": 0.45, "near_duplicate": 0.20, "exact_duplicate": 0.10, "spam": 0.10,
                "low_effort": 0.05, "genuine": 0.10},
     "sybil": {"exact_duplicate": 0.35, "near_duplicate": 0.25, "synthetic": 0.15, "genuine": 0.15,
@@ -213,7 +214,6 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
     order = np.lexsort((who, t))
     who, t = who[order], t[order]
     a_item = arch[who]
-    pos = np.arange(n, dtype=np.int64)
 
     # ---------------------------------------------------------------- labels
     cum = np.cumsum(_label_matrix(), axis=1)
