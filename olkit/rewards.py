@@ -6,12 +6,17 @@ non-negative and sum exactly to the budget that was spent.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import polars as pl
 
 from olkit.errors import InputError
 
 __all__ = [
-    "EPOCH_RULES", "budget_schedule", "epoch_rewards", "gini", "split_budget",
+    "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget",
     "split_by_acceptance", "split_by_quality", "split_by_reputation",
 ]
 
@@ -136,3 +141,143 @@ def gini(values: np.ndarray) -> float:
 # ====================================================================================================
 # Attribution-based allocation (``allocate``) is added below by the attribution stage.
 # ====================================================================================================
+
+
+# ----------------------------------------------------------------------------------------------------
+# Owned by the attribution stage: allocate(), adversary_share(), payout_summary()
+# ----------------------------------------------------------------------------------------------------
+ALLOCATION_RULES = ("attribution", "acceptance")
+
+
+def _item_scores(attribution) -> pl.DataFrame:
+    """One row per training item (``submission_id, contributor_id, content_hash, score``)."""
+    import polars as pl
+
+    if hasattr(attribution, "items") and hasattr(attribution, "scores"):
+        frame = attribution.items()
+    elif isinstance(attribution, pl.DataFrame):
+        frame = attribution
+    else:
+        raise InputError(f"attribution must be an Attribution or a polars DataFrame, not "
+                         f"{type(attribution).__name__}", field="attribution")
+    for col in ("contributor_id", "score"):
+        if col not in frame.columns:
+            raise InputError(f"attribution has no column {col!r} (columns: {', '.join(frame.columns)})",
+                             field=col)
+    if frame.height and not frame["score"].cast(pl.Float64).is_finite().all():
+        bad = int((~frame["score"].cast(pl.Float64).is_finite()).arg_true()[0])
+        raise InputError(f"score is not finite ({frame['score'][bad]!r})", row=bad + 1, field="score")
+    if "submission_id" not in frame.columns:
+        frame = frame.with_row_index("submission_id").with_columns(pl.col("submission_id").cast(pl.String))
+    keys = ["submission_id", "contributor_id"] + (["content_hash"] if "content_hash" in frame.columns else [])
+    # a long (item x eval) frame: total score per item
+    frame = frame.group_by(keys, maintain_order=True).agg(pl.col("score").cast(pl.Float64).sum())
+    if "content_hash" not in frame.columns:
+        frame = frame.with_columns(pl.col("submission_id").alias("content_hash"))
+    return frame.with_columns(pl.col("content_hash").fill_null(pl.col("submission_id")))
+
+
+def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.DataFrame:
+    """Split ``budget`` among contributors by what their (unique) data did for the model.
+
+    1. each training item's value is its total attribution score over the eval set, clipped at zero
+       (harmful data earns nothing; it is not charged either);
+    2. **duplicates earn once**: items with the same ``content_hash`` form one group whose value is
+       the group's best item; it is credited to the first copy (``params.duplicates="first"``, the
+       default: the earliest submission in the given order) or split equally among the copies
+       (``"split"``);
+    3. a contributor's weight is the sum of their credited values times their reputation
+       (``reputation``: frame with ``contributor_id`` and ``reputation``/``standing``/``score``
+       in ``[0, 1]``; contributors missing from it get ``params.default_reputation``, 0.5);
+    4. payouts are :func:`split_budget` of the weights (``params.unit`` rounds to a unit).
+
+    The weight is *linear* in a contributor's items, so splitting one contributor into sybils with
+    no better reputation never raises their total; payouts are non-negative and sum to ``budget``
+    whenever any item has positive value (otherwise nothing is paid).  ``policy.rewards.rule``
+    ``"acceptance"`` values every unique item at 1 instead of by attribution.
+
+    Example
+    -------
+    >>> import polars as pl
+    >>> att = pl.DataFrame({"submission_id": ["a", "b", "c"], "contributor_id": ["x", "y", "z"],
+    ...                     "content_hash": ["h1", "h2", "h1"], "score": [3.0, 1.0, 3.0]})
+    >>> allocate(100.0, att).select("contributor_id", "payout").rows()
+    [('x', 75.0), ('y', 25.0), ('z', 0.0)]
+    """
+    import polars as pl
+
+    rewards = getattr(policy, "rewards", policy)
+    rule = getattr(rewards, "rule", "attribution")
+    params = dict(getattr(rewards, "params", {}) or {})
+    if rule not in ALLOCATION_RULES:
+        raise InputError(f"unknown reward rule {rule!r}; allocate() supports {', '.join(ALLOCATION_RULES)}",
+                         field="rewards.rule")
+    duplicates = params.get("duplicates", "first")
+    if duplicates not in ("first", "split"):
+        raise InputError(f"rewards.params.duplicates must be 'first' or 'split', not {duplicates!r}",
+                         field="rewards.params.duplicates")
+    items = _item_scores(attribution).with_row_index("_order")
+    value = pl.lit(1.0) if rule == "acceptance" else pl.col("score").clip(lower_bound=0.0)
+    items = items.with_columns(value.alias("value"))
+    grp = pl.col("content_hash")
+    items = items.with_columns(
+        pl.col("value").max().over(grp).alias("group_value"),
+        pl.len().over(grp).alias("copies"),
+        (pl.col("_order") == pl.col("_order").min().over(grp)).alias("first_copy"),
+    )
+    credited = (pl.col("group_value") / pl.col("copies")) if duplicates == "split" else \
+        pl.when(pl.col("first_copy")).then(pl.col("group_value")).otherwise(0.0)
+    items = items.with_columns(credited.alias("credited"))
+    per = (items.group_by("contributor_id", maintain_order=True)
+           .agg(pl.col("score").sum(), pl.col("credited").sum().alias("value"), pl.len().alias("n_items"),
+                (pl.col("credited") > 0).sum().alias("n_credited")))
+    default_rep = float(params.get("default_reputation", 0.5))
+    if reputation is not None:
+        rep = _reputation_frame(reputation)
+        per = per.join(rep, on="contributor_id", how="left").with_columns(
+            pl.col("reputation").fill_null(default_rep))
+    else:
+        per = per.with_columns(pl.lit(1.0).alias("reputation"))
+    per = per.with_columns((pl.col("value") * pl.col("reputation").clip(0.0, 1.0)).alias("weight"))
+    unit = params.get("unit")
+    pay = split_budget(float(budget), per["weight"].to_numpy(), unit=float(unit) if unit else None)
+    total = float(pay.sum())
+    return (per.with_columns(pl.Series("payout", pay),
+                             pl.Series("share", pay / total if total > 0 else np.zeros_like(pay)))
+            .sort(["payout", "contributor_id"], descending=[True, False]))
+
+
+def _reputation_frame(reputation) -> pl.DataFrame:
+    import polars as pl
+
+    if isinstance(reputation, dict):
+        reputation = pl.DataFrame({"contributor_id": list(reputation), "reputation": list(reputation.values())})
+    if not isinstance(reputation, pl.DataFrame) or "contributor_id" not in reputation.columns:
+        raise InputError("reputation must be a dict or a frame with a contributor_id column", field="reputation")
+    col = next((c for c in ("reputation", "standing", "score") if c in reputation.columns), None)
+    if col is None:
+        raise InputError("reputation frame needs a 'reputation' (or 'standing'/'score') column",
+                         field="reputation")
+    rep = reputation.select("contributor_id", pl.col(col).cast(pl.Float64).alias("reputation"))
+    bad = ~rep["reputation"].is_finite() | (rep["reputation"] < 0)
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise InputError(f"reputation must be finite and >= 0, got {rep['reputation'][row]!r}", row=row + 1,
+                         field=col)
+    return rep.unique("contributor_id", keep="last", maintain_order=True)
+
+
+def adversary_share(payouts: pl.DataFrame, adversaries) -> float:
+    """Fraction of everything paid that went to ``adversaries`` (an iterable of contributor ids)."""
+    total = float(payouts["payout"].sum())
+    if total <= 0:
+        return 0.0
+    adv = set(adversaries)
+    return float(payouts.filter(payouts["contributor_id"].is_in(list(adv)))["payout"].sum()) / total
+
+
+def payout_summary(payouts: pl.DataFrame, adversaries=()) -> dict[str, float]:
+    """Gini of payouts, adversary share, total paid and number of paid contributors."""
+    pay = payouts["payout"].to_numpy()
+    return {"gini": gini(pay), "adversary_share": adversary_share(payouts, adversaries),
+            "total_paid": float(pay.sum()), "n_paid": int((pay > 0).sum()), "n_contributors": int(pay.size)}

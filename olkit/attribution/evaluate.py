@@ -1,0 +1,294 @@
+"""Ground truth by retraining, and the scores that say how right each attribution method is.
+
+The protocol (Ilyas et al. 2022; Park et al. 2023) on a setup small enough for CPU:
+
+1. train a LoRA adapter on all ``n`` training items (fixed init and seed), keep checkpoints;
+2. run every attribution method on that adapter (timed);
+3. retrain from the same initialisation on ``n_subsets`` random subsets holding ``fraction`` of the
+   items and on every leave-one-contributor-out set, recording each eval item's loss;
+4. score each method:
+
+   * **LDS** (linear datamodeling score): for each eval item, the Spearman correlation across subsets
+     between the predicted loss ``-sum_{i in S} score_ij`` and the actual loss, averaged over eval items;
+   * **LOCO correlation**: Spearman between a contributor's summed score and the rise in total eval
+     loss when that contributor is left out;
+   * **bad-data AUC**: ROC AUC of ``-sum_j score_ij`` for flagging injected spam / wrong answers;
+   * seconds, and the speed-up over retraining.
+
+:func:`evaluate` repeats this over seeds so every number comes with its seed-to-seed spread.
+
+Example
+-------
+>>> from olkit.attribution.task import make_task
+>>> setup = Setup.from_task(make_task(n_contributors=4, items_per_contributor=5, n_eval=6, seed=0))
+>>> ctx = setup.train_full()
+>>> gt = ground_truth(setup, n_subsets=4, seed=0)
+>>> gt.subset_losses.shape
+(4, 6)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import torch
+from scipy.stats import rankdata, spearmanr
+from tqdm.auto import tqdm
+
+from olkit.attribution.base import Attribution, ModelContext
+from olkit.attribution.lm import (
+    Batch,
+    TinyLM,
+    encode_frame,
+    lora_state,
+    per_example_loss,
+    train_lora,
+)
+from olkit.attribution.methods import Method, make_method
+from olkit.attribution.task import AttributionTask, make_task
+
+DEFAULT_METHODS = ("gradsim", "gradsim_cos", "tracin", "datainf", "trak", "knn_shapley")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of the (re)training runs; the same for the full run and every subset."""
+
+    steps: int = 30
+    lr: float = 1e-2
+    batch_size: int | None = None
+    checkpoint_every: int = 5
+    rank: int = 8
+    hidden: int = 64
+    layers: int = 2
+    embed_std: float = 0.5
+    max_length: int = 48
+
+
+@dataclass
+class Setup:
+    """A task, a tiny model with a fixed LoRA initialisation, and the encoded data."""
+
+    task: AttributionTask
+    config: TrainConfig
+    lm: TinyLM
+    model: object
+    init_state: dict[str, torch.Tensor]
+    train_batch: Batch
+    eval_batch: Batch
+    seed: int = 0
+
+    @classmethod
+    def from_task(cls, task: AttributionTask, config: TrainConfig | None = None, *, seed: int = 0) -> Setup:
+        config = config or TrainConfig()
+        lm = TinyLM.fit_tokenizer(task.train, task.eval, hidden=config.hidden, layers=config.layers,
+                                  rank=config.rank, embed_std=config.embed_std, seed=seed)
+        model = lm.lora_model()
+        return cls(task=task, config=config, lm=lm, model=model, init_state=lora_state(model),
+                   train_batch=encode_frame(lm.tokenizer, task.train, max_length=config.max_length),
+                   eval_batch=encode_frame(lm.tokenizer, task.eval, max_length=config.max_length),
+                   seed=seed)
+
+    def retrain(self, keep: np.ndarray | None = None, *, checkpoints: bool = False):
+        """Train from the fixed init on the rows where ``keep`` is true; returns the train result."""
+        batch = self.train_batch if keep is None else self.train_batch.index(np.flatnonzero(keep))
+        c = self.config
+        return train_lora(self.model, batch, steps=c.steps, lr=c.lr, batch_size=c.batch_size,
+                          init_state=self.init_state, seed=self.seed,
+                          checkpoint_every=c.checkpoint_every if checkpoints else None)
+
+    def eval_losses(self) -> np.ndarray:
+        return per_example_loss(self.model, self.eval_batch)
+
+    def train_full(self) -> ModelContext:
+        """Train on everything (with checkpoints) and return the context methods attribute."""
+        result = self.retrain(None, checkpoints=True)
+        return ModelContext(model=self.model, tokenizer=self.lm.tokenizer, checkpoints=result.checkpoints,
+                            max_length=self.config.max_length)
+
+
+@dataclass
+class GroundTruth:
+    """Eval losses after retraining on subsets and without each contributor."""
+
+    subsets: np.ndarray  # (S, n) bool
+    subset_losses: np.ndarray  # (S, m)
+    full_losses: np.ndarray  # (m,)
+    init_losses: np.ndarray  # (m,)
+    contributors: list[str] = field(default_factory=list)
+    loco_losses: np.ndarray | None = None  # (C, m)
+    seconds_per_retrain: float = 0.0
+
+
+def ground_truth(setup: Setup, *, n_subsets: int = 40, fraction: float = 0.5, loco: bool = True,
+                 seed: int = 0, progress: bool = False) -> GroundTruth:
+    """Retrain on random subsets (and leave-one-contributor-out sets); record eval losses."""
+    rng = np.random.default_rng(seed)
+    n = setup.train_batch.input_ids.shape[0]
+    size = max(1, int(round(fraction * n)))
+    subsets = np.zeros((n_subsets, n), dtype=bool)
+    for s in range(n_subsets):
+        subsets[s, rng.choice(n, size=size, replace=False)] = True
+    from olkit.attribution.lm import load_lora_state
+
+    load_lora_state(setup.model, setup.init_state)
+    init_losses = setup.eval_losses()
+    t0 = time.perf_counter()
+    losses = []
+    for s in tqdm(range(n_subsets), desc="retrain subsets", disable=not progress):
+        setup.retrain(subsets[s])
+        losses.append(setup.eval_losses())
+    per = (time.perf_counter() - t0) / max(1, n_subsets)
+    contributors = sorted(set(setup.task.train["contributor_id"].to_list()))
+    loco_losses = None
+    if loco:
+        cid = np.asarray(setup.task.train["contributor_id"].to_list())
+        loco_losses = []
+        for c in tqdm(contributors, desc="leave contributor out", disable=not progress):
+            setup.retrain(cid != c)
+            loco_losses.append(setup.eval_losses())
+        loco_losses = np.asarray(loco_losses)
+    setup.retrain(None)
+    full = setup.eval_losses()
+    return GroundTruth(subsets=subsets, subset_losses=np.asarray(losses), full_losses=full,
+                       init_losses=init_losses, contributors=contributors, loco_losses=loco_losses,
+                       seconds_per_retrain=per)
+
+
+def loo_attribution(setup: Setup, *, progress: bool = False) -> Attribution:
+    """Brute-force leave-one-out retraining: ``score_ij = loss_j(without i) - loss_j(all)``."""
+    t0 = time.perf_counter()
+    setup.retrain(None)
+    full = setup.eval_losses()
+    n = setup.train_batch.input_ids.shape[0]
+    scores = np.zeros((n, full.shape[0]))
+    for i in tqdm(range(n), desc="leave one out", disable=not progress):
+        keep = np.ones(n, dtype=bool)
+        keep[i] = False
+        setup.retrain(keep)
+        scores[i] = setup.eval_losses() - full
+    setup.retrain(None, checkpoints=False)
+    train = setup.task.train
+    return Attribution("loo_retrain", scores, train["submission_id"].to_list(), _eval_ids(setup),
+                       train["contributor_id"].to_list(), seconds=time.perf_counter() - t0)
+
+
+def _eval_ids(setup: Setup) -> list[str]:
+    return setup.task.eval["eval_id"].to_list()
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------------------------
+def lds(scores: np.ndarray, subsets: np.ndarray, subset_losses: np.ndarray) -> float:
+    """Linear datamodeling score: mean over eval items of Spearman(predicted, actual subset loss)."""
+    predicted = -(subsets.astype(np.float64) @ scores)  # (S, m)
+    rp = np.apply_along_axis(rankdata, 0, predicted)
+    ra = np.apply_along_axis(rankdata, 0, subset_losses)
+    rp, ra = rp - rp.mean(0), ra - ra.mean(0)
+    denom = np.sqrt((rp ** 2).sum(0) * (ra ** 2).sum(0))
+    valid = denom > 0
+    return float(np.mean((rp * ra).sum(0)[valid] / denom[valid])) if valid.any() else float("nan")
+
+
+def loco_correlation(attribution: Attribution, gt: GroundTruth) -> float:
+    """Spearman between contributor scores and the eval-loss rise when they are left out."""
+    if gt.loco_losses is None:
+        return float("nan")
+    actual = (gt.loco_losses - gt.full_losses).sum(1)
+    by = dict(zip(*attribution.by_contributor().select("contributor_id", "score").to_dict(as_series=False).values()))
+    predicted = np.array([by.get(c, 0.0) for c in gt.contributors])
+    if np.ptp(predicted) == 0 or np.ptp(actual) == 0:
+        return float("nan")
+    return float(spearmanr(predicted, actual).statistic)
+
+
+def auc(flag_scores: np.ndarray, positives: np.ndarray) -> float:
+    """ROC AUC of ``flag_scores`` for ``positives`` (Mann-Whitney, ties count half)."""
+    positives = np.asarray(positives, dtype=bool)
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(flag_scores)
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def bad_data_auc(attribution: Attribution, bad: np.ndarray) -> float:
+    """AUC of negative total influence (``-sum_j score_ij``) for finding injected bad items."""
+    return auc(-attribution.item_scores(), bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole evaluation
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class EvaluationReport:
+    """Per-seed rows (``runs``), the summary table and the raw objects of the last seed."""
+
+    runs: pl.DataFrame
+    attributions: dict[str, Attribution]
+    ground_truth: GroundTruth
+    setup: Setup
+
+    def table(self) -> pl.DataFrame:
+        """Mean and seed-to-seed standard deviation of each metric, one row per method."""
+        return summarize(self.runs)
+
+
+def summarize(runs: pl.DataFrame) -> pl.DataFrame:
+    metrics = [c for c in ("lds", "loco_corr", "bad_auc", "seconds", "speedup") if c in runs.columns]
+    aggs = []
+    for m in metrics:
+        aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std(ddof=1).fill_null(0.0).alias(f"{m}_std")]
+    return (runs.group_by("method", maintain_order=True).agg(*aggs, pl.len().alias("n_seeds"))
+            .sort("lds_mean", descending=True, nulls_last=True))
+
+
+def evaluate(
+    methods: Sequence[str | Method] = DEFAULT_METHODS,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    task_kwargs: dict | None = None,
+    config: TrainConfig | None = None,
+    n_subsets: int = 40,
+    fraction: float = 0.5,
+    loco: bool = True,
+    loo: bool = False,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Run the whole protocol for every seed; returns an :class:`EvaluationReport`.
+
+    Each seed draws a new task, a new model initialisation and new subsets.  ``loo=True`` also runs
+    brute-force leave-one-out retraining as a method (slow: one retrain per training item).
+    """
+    rows = []
+    attributions: dict[str, Attribution] = {}
+    gt = setup = None
+    for seed in seeds:
+        task = make_task(**{**(task_kwargs or {}), "seed": seed})
+        setup = Setup.from_task(task, config, seed=seed)
+        gt = ground_truth(setup, n_subsets=n_subsets, fraction=fraction, loco=loco, seed=seed,
+                          progress=progress)
+        ctx = setup.train_full()
+        attributions = {}
+        for spec in methods:
+            method = make_method(spec) if isinstance(spec, str) else spec
+            name = spec if isinstance(spec, str) else method.name
+            attributions[name] = method.attribute(ctx, task.train, task.eval)
+        if loo:
+            attributions["loo_retrain"] = loo_attribution(setup, progress=progress)
+            ctx = setup.train_full()
+        for name, att in attributions.items():
+            rows.append({
+                "seed": seed, "method": name, "lds": lds(att.scores, gt.subsets, gt.subset_losses),
+                "loco_corr": loco_correlation(att, gt), "bad_auc": bad_data_auc(att, task.bad_mask),
+                "seconds": att.seconds,
+                "speedup": (gt.seconds_per_retrain * task.train.height) / max(att.seconds, 1e-9),
+                "n_train": task.train.height, "n_eval": task.eval.height,
+                "eval_loss_drop": float((gt.init_losses - gt.full_losses).mean()),
+            })
+    return EvaluationReport(runs=pl.DataFrame(rows), attributions=attributions, ground_truth=gt, setup=setup)

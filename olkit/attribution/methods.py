@@ -1,0 +1,306 @@
+"""Attribution methods.  Each has ``attribute(ctx, train, eval) -> Attribution``.
+
+Gradient methods work on the LoRA parameters only (the base model is frozen in QLoRA, so that is
+where fine-tuning data acts):
+
+* :class:`GradientSimilarity`: ``<g_train, g_eval>`` (or cosine) at the final adapter;
+* :class:`TracIn`: ``sum_t eta_t <g_train(t), g_eval(t)>`` over saved checkpoints (Pruthi et al. 2020);
+* :class:`DataInf`: closed-form influence per LoRA layer (Kwon et al. 2024), no inverse Hessian;
+* :class:`TRAK`: random projection of gradients to ``k`` dims, then ``phi_e (Phi^T Phi + lambda I)^-1 phi_t``
+  (Park et al. 2023); memory does not grow with the parameter count.
+
+Model-free methods:
+
+* :class:`KNNShapley`: exact recursive KNN-Shapley (Jia et al. 2019) on MiniLM embeddings;
+* :class:`SpanMatch` (in :mod:`olkit.attribution.spans`): longest exact matches in generated text.
+
+Scores: positive = helpful (lowers the eval loss).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+import torch
+
+from olkit.attribution.base import (
+    EVAL_COLUMNS,
+    TRAIN_COLUMNS,
+    Attribution,
+    ModelContext,
+    check_frame,
+    eval_ids,
+)
+from olkit.attribution.grads import GradBlocks, Projector, per_example_grads, precondition
+from olkit.attribution.lm import lora_state
+
+
+class Method:
+    """Base class: subclasses implement :meth:`_scores` and set ``name``."""
+
+    name: ClassVar[str] = "method"
+    needs_model: ClassVar[bool] = True
+
+    def attribute(self, ctx: ModelContext | None, train: pl.DataFrame, eval: pl.DataFrame) -> Attribution:
+        """Score every training row for every eval row; times itself."""
+        check_frame(train, TRAIN_COLUMNS, "training data")
+        check_frame(eval, EVAL_COLUMNS, "eval data")
+        if self.needs_model and ctx is None:
+            raise ValueError(f"{self.name} needs a trained model (ModelContext)")
+        t0 = time.perf_counter()
+        scores, meta = self._scores(ctx, train, eval)
+        seconds = time.perf_counter() - t0
+        return Attribution(
+            method=self.name, scores=scores, train_ids=train["submission_id"].to_list(),
+            eval_ids=eval_ids(eval), contributor_ids=train["contributor_id"].to_list(),
+            content_hashes=train["content_hash"].to_list() if "content_hash" in train.columns else None,
+            seconds=seconds, meta={**self.params(), **meta},
+        )
+
+    def params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def _scores(self, ctx, train, eval) -> tuple[np.ndarray, dict]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _grads(ctx: ModelContext, frame: pl.DataFrame, chunk: int, state=None) -> GradBlocks:
+    return per_example_grads(ctx.model, ctx.batch(frame), chunk=chunk, state=state)
+
+
+class GradientSimilarity(Method):
+    """Dot product (``normalize=False``) or cosine of per-example LoRA gradients at the adapter.
+
+    Example
+    -------
+    >>> GradientSimilarity(normalize=True).name
+    'gradsim'
+    """
+
+    name = "gradsim"
+
+    def __init__(self, *, normalize: bool = False, chunk: int = 16) -> None:
+        self.normalize, self.chunk = normalize, chunk
+
+    def _scores(self, ctx, train, eval):
+        gt, ge = _grads(ctx, train, self.chunk).flat(), _grads(ctx, eval, self.chunk).flat()
+        if self.normalize:
+            gt = gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-12)
+            ge = ge / ge.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return (gt.double() @ ge.double().T).numpy(), {"dim": int(gt.shape[1])}
+
+
+class TracIn(Method):
+    """TracIn-CP: ``sum_t eta_t <g_train(w_t), g_eval(w_t)>`` over the context's checkpoints.
+
+    ``max_checkpoints`` keeps that many evenly spaced checkpoints (cost is linear in it).  With no
+    checkpoints it reduces to gradient similarity at the final adapter.  ``adam=True`` multiplies the
+    training gradient by the checkpoint's Adam preconditioner ``1/(sqrt(v_hat)+eps)`` -- the direction
+    an Adam step actually takes (LESS, Xia et al. 2024); checkpoints without optimizer state fall
+    back to plain gradients.
+    """
+
+    name = "tracin"
+
+    def __init__(self, *, max_checkpoints: int = 8, adam: bool = False, chunk: int = 16) -> None:
+        self.max_checkpoints, self.adam, self.chunk = max_checkpoints, adam, chunk
+        if adam:
+            self.name = "tracin_adam"
+
+    def _scores(self, ctx, train, eval):
+        cks = list(ctx.checkpoints)
+        final = lora_state(ctx.model)
+        if not cks:
+            from olkit.attribution.lm import Checkpoint
+
+            cks = [Checkpoint(0, 1.0, final)]
+        # skip the initial checkpoint when LoRA B is zero there: every gradient of A vanishes
+        if len(cks) > self.max_checkpoints:
+            idx = np.unique(np.linspace(1, len(cks) - 1, self.max_checkpoints).round().astype(int))
+            cks = [cks[i] for i in idx]
+        total = np.zeros((train.height, eval.height))
+        try:
+            for ck in cks:
+                blocks = _grads(ctx, train, self.chunk, state=ck.state)
+                if self.adam and ck.precond is not None:
+                    blocks = precondition(blocks, ck.precond)
+                gt = blocks.flat().double()
+                ge = _grads(ctx, eval, self.chunk, state=ck.state).flat().double()
+                total += ck.lr * (gt @ ge.T).numpy()
+        finally:
+            from olkit.attribution.lm import load_lora_state
+
+            load_lora_state(ctx.model, final)
+        return total, {"steps": [ck.step for ck in cks]}
+
+
+class DataInf(Method):
+    """DataInf closed-form influence on LoRA layers (Kwon et al., ICLR 2024).
+
+    Per LoRA module ``l`` with per-example gradients ``g_k``, the damped empirical Fisher inverse is
+    approximated by ``(1/(n lambda_l)) sum_k (I - g_k g_k^T / (lambda_l + |g_k|^2))`` so
+
+    ``v^T H_l^-1 g_i = (1/lambda_l) [v.g_i - (1/n) sum_k (v.g_k)(g_k.g_i) / (lambda_l + |g_k|^2)]``,
+
+    computed with two Gram matrices per layer (no ``d x d`` matrix, no inverse).  ``lambda_l`` is
+    ``damping x mean_k |g_k|^2`` as in the paper.  Scores are summed over layers.
+    """
+
+    name = "datainf"
+
+    def __init__(self, *, damping: float = 0.1, chunk: int = 16) -> None:
+        self.damping, self.chunk = damping, chunk
+
+    def _scores(self, ctx, train, eval):
+        gt, ge = _grads(ctx, train, self.chunk), _grads(ctx, eval, self.chunk)
+        n = gt.n
+        total = torch.zeros(n, ge.n, dtype=torch.float64)
+        for name, g in gt.blocks.items():
+            g = g.double()
+            v = ge.blocks[name].double()
+            sq = (g * g).sum(1)
+            lam = self.damping * sq.mean().clamp(min=1e-12)
+            vg = v @ g.T  # (m, n)
+            gg = g @ g.T  # (n, n)
+            corr = (vg / (lam + sq)) @ gg / n
+            total += ((vg - corr) / lam).T
+        return total.numpy(), {"layers": len(gt.blocks)}
+
+
+class TRAK(Method):
+    """TRAK-style projected-gradient influence: ``phi_e (Phi^T Phi + lambda I)^-1 phi_t^T``.
+
+    Gradients are projected block by block to ``k`` dims (:class:`~olkit.attribution.grads.Projector`)
+    at each of up to ``max_checkpoints`` checkpoints (the "ensemble"), and the kernels are summed.
+    ``damping`` is relative to the mean eigenvalue of ``Phi^T Phi``.
+    """
+
+    name = "trak"
+
+    def __init__(self, *, k: int = 256, damping: float = 0.01, max_checkpoints: int = 1, seed: int = 0,
+                 chunk: int = 16) -> None:
+        self.k, self.damping, self.max_checkpoints, self.seed, self.chunk = k, damping, max_checkpoints, seed, chunk
+
+    def _scores(self, ctx, train, eval):
+        from olkit.attribution.lm import load_lora_state
+
+        final = lora_state(ctx.model)
+        states = [final]
+        if self.max_checkpoints > 1 and ctx.checkpoints:
+            cks = ctx.checkpoints[1:]
+            idx = np.unique(np.linspace(0, len(cks) - 1, self.max_checkpoints - 1).round().astype(int))
+            states = [cks[i].state for i in idx] + [final]
+        total = np.zeros((train.height, eval.height))
+        proj = Projector(self.k, seed=self.seed)
+        try:
+            for state in states:
+                pt = proj.project(_grads(ctx, train, self.chunk, state=state)).double()
+                pe = proj.project(_grads(ctx, eval, self.chunk, state=state)).double()
+                kernel = pt.T @ pt
+                lam = self.damping * torch.trace(kernel) / self.k
+                inv = torch.linalg.solve(kernel + lam * torch.eye(self.k, dtype=kernel.dtype), pe.T)
+                total += (pt @ inv).numpy()
+        finally:
+            load_lora_state(ctx.model, final)
+        return total / len(states), {"n_models": len(states)}
+
+
+class KNNShapley(Method):
+    """Exact KNN-Shapley (Jia et al., VLDB 2019) on MiniLM embeddings: a model-free baseline.
+
+    Neighbours are ranked by cosine distance between embeddings of the full items
+    (instruction + response).  The utility of a training item for an eval item is the cosine
+    similarity of their *responses* (a soft "same label"), centred on its mean over the training
+    set; the utility of a set is the mean utility of its ``k`` nearest members, whose Shapley values
+    follow the exact recursion
+
+    ``s_N = u_N / N``,  ``s_i = s_{i+1} + (u_i - u_{i+1}) / K * min(K, i) / i``,
+
+    evaluated for all eval items at once with a reversed cumulative sum.
+    """
+
+    name = "knn_shapley"
+    needs_model = False
+
+    def __init__(self, *, k: int = 5, encoder=None, batch_size: int = 64) -> None:
+        self.k, self.batch_size = k, batch_size
+        self._encoder = encoder
+
+    def params(self) -> dict:
+        return {"k": self.k}
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            from olkit.embedded import minilm_encoder
+
+            self._encoder = minilm_encoder()
+        return np.asarray(self._encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                               show_progress_bar=False), dtype=np.float64)
+
+    def _scores(self, ctx, train, eval):
+        def full(f):
+            return (f["instruction"] + "\n" + f["response"]).to_list()
+
+        xt = self._embed(full(train) + train["response"].to_list())
+        xe = self._embed(full(eval) + eval["response"].to_list())
+        n = train.height
+        ft, rt, fe, re_ = xt[:n], xt[n:], xe[: eval.height], xe[eval.height:]
+        util = re_ @ rt.T  # (m, n)
+        util = util - util.mean(axis=1, keepdims=True)
+        return knn_shapley_values(fe @ ft.T, util, self.k).T, {}
+
+
+def knn_shapley_values(similarity: np.ndarray, utility: np.ndarray, k: int) -> np.ndarray:
+    """Exact KNN-Shapley values, vectorised over eval rows.
+
+    ``similarity`` and ``utility`` are ``(m, n)``; returns ``(m, n)`` Shapley values whose rows sum
+    to the utility of the full set (the mean utility of the ``k`` nearest training items).
+
+    Example
+    -------
+    >>> sim = np.array([[0.9, 0.5, 0.1]])
+    >>> util = np.array([[1.0, 0.0, 1.0]])
+    >>> vals = knn_shapley_values(sim, util, k=1)
+    >>> bool(np.isclose(vals.sum(), 1.0))
+    True
+    """
+    m, n = similarity.shape
+    order = np.argsort(-similarity, axis=1, kind="stable")
+    u = np.take_along_axis(utility, order, axis=1)  # nearest first
+    i = np.arange(1, n, dtype=np.float64)  # 1-indexed positions 1..n-1
+    diffs = (u[:, :-1] - u[:, 1:]) / k * np.minimum(k, i) / i
+    s_sorted = np.empty((m, n))
+    s_sorted[:, -1] = u[:, -1] / n
+    s_sorted[:, :-1] = s_sorted[:, -1:] + np.cumsum(diffs[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((m, n))
+    np.put_along_axis(out, order, s_sorted, axis=1)
+    return out
+
+
+METHODS: dict[str, type[Method]] = {
+    cls.name: cls for cls in (GradientSimilarity, TracIn, DataInf, TRAK, KNNShapley)
+}
+GRADIENT_METHODS = ("gradsim", "tracin", "datainf", "trak")
+
+
+def make_method(name: str, **params) -> Method:
+    """A method by name (``gradsim``, ``gradsim_cos``, ``tracin``, ``datainf``, ``trak``, ``knn_shapley``, ``span``)."""
+    if name == "gradsim_cos":
+        return GradientSimilarity(normalize=True, **params)
+    if name == "tracin_adam":
+        return TracIn(adam=True, **params)
+    if name == "span":
+        from olkit.attribution.spans import SpanMatch
+
+        return SpanMatch(**params)
+    if name not in METHODS:
+        raise ValueError(f"unknown attribution method {name!r}; choose from "
+                         f"{', '.join([*METHODS, 'gradsim_cos', 'tracin_adam', 'span'])}")
+    return METHODS[name](**params)

@@ -1,0 +1,183 @@
+"""A small, seeded attribution task with known structure and injected bad data.
+
+Retraining-based ground truth needs a dataset whose items measurably move a model's eval loss
+and a model small enough to be retrained dozens of times on two CPU cores.  :func:`make_task`
+builds instruction/response pairs from a handful of *topics* (each with its own templates and
+vocabulary); every contributor specialises in one or two topics, so leaving a contributor out
+changes the loss on exactly their topics.  Bad data is injected with ground-truth labels:
+
+* ``spam``: promotional word salad unrelated to any instruction;
+* ``wrong_answer``: an instruction answered with another topic's response;
+* ``duplicate``: an exact copy of someone else's item under a new contributor (for reward tests).
+
+Example
+-------
+>>> task = make_task(n_contributors=6, items_per_contributor=6, n_eval=8, seed=0)
+>>> task.train.columns[:4]
+['submission_id', 'contributor_id', 'instruction', 'response']
+>>> set(task.train["label"]) <= {"genuine", "spam", "wrong_answer", "duplicate"}
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from olkit.schema import content_hash, submission_id
+
+#: topic -> (instruction template, response template, slot fillers)
+TOPICS: dict[str, tuple[str, str, dict[str, list[str]]]] = {
+    "cooking": (
+        "How long should I {verb} the {food}?",
+        "{verb} the {food} for {n} minutes until it is {state}.",
+        {"verb": ["bake", "boil", "fry", "roast", "steam", "grill"],
+         "food": ["potatoes", "rice", "carrots", "salmon", "bread", "eggs", "beans", "onions"],
+         "n": ["five", "ten", "twelve", "twenty", "thirty", "forty"],
+         "state": ["golden", "tender", "soft", "crisp", "brown", "cooked"]},
+    ),
+    "weather": (
+        "What is the weather like in {city} during {season}?",
+        "In {season} {city} is usually {adj} with {thing} most days.",
+        {"city": ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dakar", "Hanoi", "Reno"],
+         "season": ["winter", "spring", "summer", "autumn"],
+         "adj": ["cold", "warm", "humid", "dry", "windy", "mild"],
+         "thing": ["rain", "snow", "fog", "sunshine", "storms", "clouds"]},
+    ),
+    "astronomy": (
+        "Which planet has {count} moons and a {colour} surface?",
+        "The planet with {count} moons is {planet}, whose surface looks {colour} from orbit.",
+        {"count": ["two", "three", "seven", "nine", "eleven", "many"],
+         "colour": ["red", "blue", "pale", "grey", "orange", "white"],
+         "planet": ["Mars", "Neptune", "Saturn", "Jupiter", "Uranus", "Venus"]},
+    ),
+    "gardening": (
+        "When should I plant {plant} in {soil} soil?",
+        "Plant {plant} in {soil} soil early in {month} and water it {freq}.",
+        {"plant": ["tomatoes", "tulips", "garlic", "lettuce", "roses", "peppers", "basil"],
+         "soil": ["sandy", "clay", "loamy", "chalky", "peaty"],
+         "month": ["March", "April", "May", "June", "September", "October"],
+         "freq": ["daily", "weekly", "sparingly", "often", "deeply"]},
+    ),
+    "sports": (
+        "How many players are on a {sport} team at the {level} level?",
+        "A {level} {sport} team fields {n} players and trains {freq} each week.",
+        {"sport": ["hockey", "rugby", "volleyball", "cricket", "handball", "polo"],
+         "level": ["junior", "amateur", "college", "national", "club"],
+         "n": ["five", "six", "seven", "eleven", "fifteen"],
+         "freq": ["twice", "three times", "daily", "once"]},
+    ),
+    "music": (
+        "How do I tune a {instrument} for {style} music?",
+        "Tune the {instrument} to {key} and keep the {part} {adj} for {style} music.",
+        {"instrument": ["guitar", "violin", "banjo", "cello", "harp", "ukulele"],
+         "style": ["folk", "jazz", "blues", "baroque", "country"],
+         "key": ["D minor", "G major", "E flat", "A minor", "C major"],
+         "part": ["strings", "bridge", "pegs", "bow"],
+         "adj": ["loose", "tight", "steady", "bright"]},
+    ),
+}
+
+SPAM_WORDS = ("BUY", "CHEAP", "WIN", "FREE", "CLICK", "NOW", "BONUS", "CRYPTO", "DEAL", "LIMITED",
+              "OFFER", "PRIZE", "CASINO", "VISIT", "PROMO", "URGENT", "LOAN", "CASH")
+
+
+@dataclass(frozen=True)
+class AttributionTask:
+    """Training submissions (with ground-truth ``label``/``topic``) and a clean eval set."""
+
+    train: pl.DataFrame
+    eval: pl.DataFrame
+    seed: int
+
+    @property
+    def bad_mask(self) -> np.ndarray:
+        """True for injected harmful items (spam, wrong answers)."""
+        return self.train["label"].is_in(["spam", "wrong_answer"]).to_numpy()
+
+
+def _fill(rng: np.random.Generator, topic: str) -> tuple[str, str]:
+    inst, resp, slots = TOPICS[topic]
+    values = {k: v[int(rng.integers(len(v)))] for k, v in slots.items()}
+    response = resp.format(**values)
+    return inst.format(**values), response[0].upper() + response[1:]
+
+
+def make_task(
+    n_contributors: int = 10,
+    items_per_contributor: int = 8,
+    n_eval: int = 24,
+    *,
+    spam_fraction: float = 0.1,
+    wrong_fraction: float = 0.1,
+    n_duplicates: int = 0,
+    topics: tuple[str, ...] | None = None,
+    datanet: str = "attribution-task",
+    seed: int = 0,
+) -> AttributionTask:
+    """Build a seeded :class:`AttributionTask`.
+
+    Each contributor draws a main topic (70 % of their items) and a side topic; a fraction of all
+    items is replaced by spam and wrong answers; ``n_duplicates`` extra rows copy random genuine
+    items under a ``copycat-*`` contributor.  The eval set is drawn from the same topics.
+    """
+    if n_contributors < 1 or items_per_contributor < 1 or n_eval < 1:
+        raise ValueError("n_contributors, items_per_contributor and n_eval must be >= 1")
+    rng = np.random.default_rng(seed)
+    names = list(topics or TOPICS)
+    rows = []
+    for c in range(n_contributors):
+        main, side = rng.choice(len(names), size=2, replace=len(names) < 2)
+        for _ in range(items_per_contributor):
+            topic = names[main] if rng.random() < 0.7 else names[side]
+            inst, resp = _fill(rng, topic)
+            rows.append({"contributor_id": f"c{c:03d}", "instruction": inst, "response": resp,
+                         "topic": topic, "label": "genuine"})
+    n = len(rows)
+    order = rng.permutation(n)
+    n_spam, n_wrong = int(round(spam_fraction * n)), int(round(wrong_fraction * n))
+    for i in order[:n_spam]:
+        words = rng.choice(SPAM_WORDS, size=int(rng.integers(8, 14)))
+        rows[i]["response"] = " ".join(words) + "!"
+        rows[i]["label"] = "spam"
+    for i in order[n_spam:n_spam + n_wrong]:
+        other = [t for t in names if t != rows[i]["topic"]] or names
+        _, resp = _fill(rng, other[int(rng.integers(len(other)))])
+        rows[i]["response"], rows[i]["label"] = resp, "wrong_answer"
+    genuine = [r for r in rows if r["label"] == "genuine"]
+    for d in range(n_duplicates):
+        src = genuine[int(rng.integers(len(genuine)))]
+        rows.append({**src, "contributor_id": f"copycat-{d % 3}", "label": "duplicate"})
+    train = _frame(rows, datanet)
+    eval_rows = []
+    for _ in range(n_eval):
+        topic = names[int(rng.integers(len(names)))]
+        inst, resp = _fill(rng, topic)
+        eval_rows.append({"contributor_id": "eval", "instruction": inst, "response": resp,
+                          "topic": topic, "label": "genuine"})
+    ev = _frame(eval_rows, datanet).rename({"submission_id": "eval_id"}).drop("contributor_id")
+    ev = ev.with_columns(pl.format("e{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(4)).alias("eval_id"))
+    return AttributionTask(train=train, eval=ev, seed=seed)
+
+
+def _frame(rows: list[dict], datanet: str) -> pl.DataFrame:
+    hashes = [content_hash(r["instruction"], r["response"], None) for r in rows]
+    ids = [submission_id(datanet, r["contributor_id"], h, None) for r, h in zip(rows, hashes)]
+    # the same contributor may draw the same item twice: keep ids unique by a row suffix
+    seen: dict[str, int] = {}
+    uniq = []
+    for sid in ids:
+        k = seen.get(sid, 0)
+        seen[sid] = k + 1
+        uniq.append(sid if k == 0 else f"{sid}-{k}")
+    return pl.DataFrame({
+        "submission_id": uniq,
+        "contributor_id": [r["contributor_id"] for r in rows],
+        "instruction": [r["instruction"] for r in rows],
+        "response": [r["response"] for r in rows],
+        "topic": [r["topic"] for r in rows],
+        "label": [r["label"] for r in rows],
+        "content_hash": hashes,
+    })
