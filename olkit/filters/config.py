@@ -13,7 +13,7 @@ Example
 >>> from olkit.filters.config import FilterPolicy
 >>> fp = FilterPolicy()
 >>> fp.dedup.near_threshold
-0.8
+0.6
 >>> FilterPolicy.model_validate({"dedup": {"near_threshold": 1.5}})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -36,7 +36,7 @@ class FormatPolicy(Section):
 
     enabled: bool = True
     #: Minimum words of the main content (the response, or the document text).
-    min_words: int = Field(3, ge=0, le=10_000)
+    min_words: int = Field(5, ge=0, le=10_000)
     max_words: int = Field(20_000, ge=1)
     min_chars: int = Field(10, ge=0)
     max_chars: int = Field(200_000, ge=1)
@@ -73,6 +73,14 @@ class HeuristicsPolicy(Section):
     max_ellipsis_lines_ratio: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher
     min_alpha_words_ratio: Fraction = Field(0.8, ge=0.0, le=1.0)  # Gopher: words with a letter
     min_stop_words: int = Field(2, ge=0)  # Gopher: of the, be, to, of, and, that, have, with (+ a few)
+    #: Gopher's n-gram repetition statistics are only stable on texts of at least this many words
+    #: (Gopher's own minimum document length); shorter texts use ``min_unique_word_ratio``.
+    min_words_for_ngram_rules: int = Field(50, ge=1)
+    #: Short texts (3+ words): distinct words / words below this is repetition ("idk idk idk").
+    min_unique_word_ratio: Fraction = Field(0.4, ge=0.0, le=1.0)
+    #: C4: the text must end in terminal punctuation (or a closing bracket/quote, or a URL); an
+    #: answer that stops mid-sentence or trails off with "..." is truncated.
+    require_terminal_punctuation: bool = True
     max_dup_line_frac: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher repetition
     max_dup_para_frac: Fraction = Field(0.3, ge=0.0, le=1.0)
     max_dup_line_char_frac: Fraction = Field(0.2, ge=0.0, le=1.0)
@@ -103,8 +111,9 @@ class DedupPolicy(Section):
     enabled: bool = True
     exact: bool = True
     near: bool = True
-    #: Estimated Jaccard similarity (shingle sets) at or above which a later item is a near duplicate.
-    near_threshold: Fraction = Field(0.8, ge=0.0, le=1.0)
+    #: Jaccard similarity of word-3-shingle sets (response and instruction, the smaller) at or above
+    #: which a later item is a near duplicate of an earlier one.
+    near_threshold: Fraction = Field(0.6, ge=0.0, le=1.0)
     #: Scoring parameters (changing them requires re-scoring; they are part of the policy hash).
     shingle: Literal["word", "char"] = "word"
     shingle_size: int = Field(3, ge=1, le=64)

@@ -10,7 +10,8 @@
   ``np.minimum.reduceat``.  Signatures are cut into ``bands x rows``; each band's rows are hashed to
   one 64-bit bucket key, and bucket members are linked to the earliest member and to the previous
   member of the bucket (hash grouping, no pairwise loop).  Each item keeps the highest estimated
-  Jaccard similarity to an earlier linked item, so :meth:`DedupFilter.decide` applies any
+  Jaccard similarity to an earlier linked item (candidates verified with the exact Jaccard
+  similarity of their shingle sets), so :meth:`DedupFilter.decide` applies any
   ``near_threshold`` without re-scoring, and :func:`near_clusters` resolves the duplicate chains to
   their earliest item.
 
@@ -250,10 +251,17 @@ class MinHashLSH:
 class DedupFilter(Filter):
     """Exact + near duplicates (cross-row: the pipeline scores it over the whole batch).
 
+    Near duplicates are *items*: for instruction data both the response and the instruction must be
+    similar (a copied answer under a different question is an off-topic item, not a duplicate
+    item).  Candidates come from MinHash LSH over the responses (or documents); each candidate pair is
+    then verified with the *exact* Jaccard similarity of the shingle sets, for the response and for
+    the instruction, and the pair similarity is the smaller of the two (documents: the text's).
+
     Scores: ``dedup.exact_of`` (submission_id of the earliest identical item, null for the first),
-    ``dedup.near_of`` / ``dedup.near_sim`` (best earlier near-duplicate candidate and its estimated
-    Jaccard similarity).  MinHash parameters are fixed at construction (default: ``DedupPolicy()``);
-    thresholds come from the policy at decision time.
+    ``dedup.near_of`` / ``dedup.near_sim`` (the earlier candidate with the highest pair similarity,
+    and that similarity), ``dedup.near_response_sim`` / ``dedup.near_instruction_sim`` (its parts).
+    MinHash parameters are fixed at construction (default: ``DedupPolicy()``); thresholds come from
+    the policy at decision time.
     """
 
     name: ClassVar[str] = "dedup"
@@ -264,24 +272,52 @@ class DedupFilter(Filter):
         self.params = params or DedupPolicy()
         self.lsh = MinHashLSH.from_policy(self.params)
 
+    def _shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        fn = word_shingles if self.lsh.shingle == "word" else char_shingles
+        return fn(texts, self.lsh.shingle_size)
+
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = with_content_columns(batch)
+        n = batch.height
+        sids = batch["submission_id"]
         norm = batch.select(normalised_content().alias("n"))["n"]
-        keys = pl.DataFrame({"sid": batch["submission_id"], "n": norm}).with_columns(
+        keys = pl.DataFrame({"sid": sids, "n": norm}).with_columns(
             pl.struct(pl.col("n").hash(seed=101).alias("h1"), pl.col("n").hash(seed=202).alias("h2")).alias("key"))
         exact_of = keys.select(
             pl.when(pl.col("n").str.len_chars() == 0).then(None)
             .otherwise(pl.col("sid").first().over("key")).alias("of"), "sid")
         exact_of = exact_of.select(pl.when(pl.col("of") != pl.col("sid")).then(pl.col("of")).alias("of"))["of"]
-        best_sim, best_of = self.lsh.near_duplicates(norm.str.replace_all("\x1f", " "))
-        sids = batch["submission_id"]
+
+        content = batch.select(pl.coalesce(pl.col("text"), pl.col("response")).fill_null("").alias("c"))["c"]
+        instr = batch.select(pl.when(pl.col("text").is_null()).then(pl.col("instruction")).fill_null("")
+                             .alias("i"))["i"]
+        c_doc, c_sh = self._shingles(content)
+        sig = minhash_signatures(c_doc, c_sh, n, self.lsh.num_perm, self.lsh.seed)
+        active = np.zeros(n, dtype=bool)
+        active[c_doc] = True
+        pairs = candidate_pairs(band_keys(sig, self.lsh.bands, self.lsh.rows), active)
+        resp_sim = exact_jaccard(c_doc, c_sh, pairs)
+        i_doc, i_sh = self._shingles(instr)
+        instr_sim = exact_jaccard(i_doc, i_sh, pairs, empty_both=1.0)
+        best_of = np.full(n, -1, dtype=np.int64)
+        best = np.zeros((3, n))
+        if len(pairs):
+            frame = pl.DataFrame({"i": pairs[:, 0], "j": pairs[:, 1], "r": resp_sim, "q": instr_sim}) \
+                .with_columns(pl.min_horizontal("r", "q").alias("s"))
+            top = (frame.sort(["i", "s", "j"], descending=[False, True, False])
+                   .group_by("i", maintain_order=True).first())
+            idx = top["i"].to_numpy()
+            best_of[idx] = top["j"].to_numpy()
+            best[0, idx], best[1, idx], best[2, idx] = top["s"].to_numpy(), top["r"].to_numpy(), top["q"].to_numpy()
         near_of = sids.gather(np.maximum(best_of, 0)).to_frame("of").with_columns(
-            pl.when(pl.Series(best_of >= 0)).then(pl.col("of")).alias("of"))["of"]
+            pl.when(pl.Series(best_of >= 0)).then(pl.col("of")).alias("of"))["of"] if n else sids
         return pl.DataFrame({
             "submission_id": sids,
             "dedup.exact_of": exact_of.cast(pl.String),
             "dedup.near_of": near_of.cast(pl.String),
-            "dedup.near_sim": pl.Series(best_sim, dtype=pl.Float64),
+            "dedup.near_sim": pl.Series(best[0], dtype=pl.Float64),
+            "dedup.near_response_sim": pl.Series(best[1], dtype=pl.Float64),
+            "dedup.near_instruction_sim": pl.Series(best[2], dtype=pl.Float64),
         })
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
@@ -294,6 +330,30 @@ class DedupFilter(Filter):
         ]
         score = pl.when(exact).then(1.0).otherwise(c("dedup.near_sim"))
         return rule_decisions(scores, rules, score, enabled=p.enabled)
+
+
+def exact_jaccard(doc: np.ndarray, shingles: np.ndarray, pairs: np.ndarray, *, empty_both: float = 0.0) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of each pair (hash joins, no pairwise loop).
+
+    ``empty_both``: the similarity of two items that both have no shingles (e.g. no instruction).
+    """
+    if len(pairs) == 0:
+        return np.zeros(0)
+    sets = pl.DataFrame({"d": doc, "h": shingles}).unique()
+    sizes = sets.group_by("d").len()
+    pr = pl.DataFrame({"i": pairs[:, 0], "j": pairs[:, 1]}).with_row_index("p")
+    inter = (pr.join(sets, left_on="i", right_on="d")
+             .join(sets, left_on=["j", "h"], right_on=["d", "h"])
+             .group_by("p").len().rename({"len": "inter"}))
+    out = (pr.join(inter, on="p", how="left")
+           .join(sizes.rename({"d": "i", "len": "si"}), on="i", how="left")
+           .join(sizes.rename({"d": "j", "len": "sj"}), on="j", how="left")
+           .with_columns(pl.col("inter", "si", "sj").fill_null(0))
+           .sort("p")
+           .select(pl.when((pl.col("si") == 0) & (pl.col("sj") == 0)).then(pl.lit(empty_both))
+                   .otherwise(pl.col("inter") / (pl.col("si") + pl.col("sj") - pl.col("inter")).clip(lower_bound=1))
+                   .alias("j")))
+    return out["j"].to_numpy().astype(np.float64)
 
 
 def near_clusters(scores: pl.DataFrame, threshold: float) -> pl.DataFrame:

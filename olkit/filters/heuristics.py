@@ -15,7 +15,10 @@ Deviations from the published rules, for short instruction/response items (docum
 * a "top n-gram" must occur at least twice (a 10-word answer has no repeated bigram, but its only
   bigram would otherwise cover 20% of it);
 * the Gopher stop-word list is extended with a dozen very frequent English function words;
-* C4/FineWeb line rules apply only to items with at least ``min_lines_for_line_rules`` lines.
+* C4/FineWeb line rules apply only to items with at least ``min_lines_for_line_rules`` lines;
+* Gopher's n-gram repetition rules apply to texts of at least ``min_words_for_ngram_rules`` (50)
+  words; shorter texts are checked with the distinct-word ratio instead;
+* C4's terminal-punctuation rule is applied to the end of the text (a truncated answer).
 
 Example
 -------
@@ -50,6 +53,8 @@ TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 WORD_RE = r"[\p{L}\p{N}_]+(?:['’][\p{L}]+)?"
 _MULT = np.uint64(0x9E3779B97F4A7C15)
+#: A complete text ends in terminal punctuation, a closing bracket/quote/backtick, or a URL.
+TERMINAL_END = r"(?:[.!?:;\"'”’»)\]}>`*]|\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+)$"
 #: Bytes that may legitimately repeat (whitespace, rules and underlines in text and code).
 _RUN_EXEMPT = np.frombuffer(b" \t\n\r-=_*#~.0", dtype=np.uint8)
 
@@ -194,6 +199,8 @@ class HeuristicsFilter(Filter):
                 "heuristics.terminal_punct_lines_ratio"),
             (text.str.count_matches(r"(?m)^[^\S\n]*\S[^\n]{0,29}$") / per_line).alias("heuristics.short_lines_ratio"),
             text.str.contains(r"[{}]").alias("heuristics.curly_braces"),
+            text.str.strip_chars().str.contains(TERMINAL_END).alias("heuristics.ends_terminal"),
+            text.str.strip_chars().str.contains(r"(?:\.\.\.|…)$").alias("heuristics.ends_ellipsis"),
         )
         texts = batch.select(text.alias("t"))["t"]
         total_chars = np.maximum(batch.select(text.str.len_chars())[:, 0].to_numpy().astype(np.float64), 1.0)
@@ -201,6 +208,9 @@ class HeuristicsFilter(Filter):
         paras = _segment_dups(texts, paragraphs=True)
         doc, h, wl = _flatten_words(texts)
         grams = _ngram_stats(doc, h, wl, len(texts))
+        uniq = (pl.DataFrame({"d": doc, "h": h}).group_by("d").agg(pl.col("h").n_unique().alias("u"), pl.len().alias("n")))
+        unique_ratio = np.ones(len(texts))
+        unique_ratio[uniq["d"].to_numpy()] = uniq["u"].to_numpy() / np.maximum(uniq["n"].to_numpy(), 1)
         extra = {
             "heuristics.dup_line_frac": lines["dup"].to_numpy() / np.maximum(lines["n"].to_numpy(), 1),
             "heuristics.dup_para_frac": paras["dup"].to_numpy() / np.maximum(paras["n"].to_numpy(), 1),
@@ -208,6 +218,7 @@ class HeuristicsFilter(Filter):
             "heuristics.dup_para_char_frac": paras["dup_chars"].to_numpy() / total_chars,
             **{f"heuristics.{k}": v for k, v in grams.items()},
             "heuristics.char_run_ratio": _char_run_ratio(texts),
+            "heuristics.unique_word_ratio": unique_ratio,
         }
         return rows.with_columns([pl.Series(k, np.asarray(v, dtype=np.float64)) for k, v in extra.items()])
 
@@ -215,6 +226,7 @@ class HeuristicsFilter(Filter):
         p = policy.heuristics
         c = pl.col
         stats = c("heuristics.words") >= p.min_words_for_stats
+        long_text = c("heuristics.words") >= p.min_words_for_ngram_rules
         lines = c("heuristics.lines") >= p.min_lines_for_line_rules
         rules = [
             ("heuristics.mean_word_length", stats & ((c("heuristics.mean_word_length") < p.min_mean_word_length)
@@ -228,11 +240,15 @@ class HeuristicsFilter(Filter):
              | (c("heuristics.dup_line_char_frac") > p.max_dup_line_char_frac)),
             ("heuristics.dup_paragraphs", (c("heuristics.dup_para_frac") > p.max_dup_para_frac)
              | (c("heuristics.dup_para_char_frac") > p.max_dup_para_char_frac)),
-            ("heuristics.top_ngram", (c("heuristics.top_2gram_frac") > p.max_top_2gram_frac)
-             | (c("heuristics.top_3gram_frac") > p.max_top_3gram_frac)
-             | (c("heuristics.top_4gram_frac") > p.max_top_4gram_frac)),
-            ("heuristics.dup_ngram", pl.any_horizontal(
+            ("heuristics.top_ngram", long_text & ((c("heuristics.top_2gram_frac") > p.max_top_2gram_frac)
+                                                  | (c("heuristics.top_3gram_frac") > p.max_top_3gram_frac)
+                                                  | (c("heuristics.top_4gram_frac") > p.max_top_4gram_frac))),
+            ("heuristics.dup_ngram", long_text & pl.any_horizontal(
                 [c(f"heuristics.dup_{n}gram_frac") > getattr(p, f"max_dup_{n}gram_frac") for n in DUP_NGRAMS])),
+            ("heuristics.repetition", ~long_text & (c("heuristics.words") >= 3)
+             & (c("heuristics.unique_word_ratio") < p.min_unique_word_ratio)),
+            ("heuristics.truncated", pl.lit(p.require_terminal_punctuation) & (c("heuristics.words") > 0)
+             & (~c("heuristics.ends_terminal") | c("heuristics.ends_ellipsis"))),
             ("heuristics.char_runs", c("heuristics.char_run_ratio") > p.max_char_run_ratio),
             ("heuristics.terminal_punct", lines & (c("heuristics.terminal_punct_lines_ratio")
                                                    < p.min_terminal_punct_lines_ratio)),

@@ -67,8 +67,9 @@ EMOJI = r"\p{Extended_Pictographic}"
 HASHTAG = r"(?:^|\s)#[\p{L}\p{N}_]{2,}"
 CAPS_WORD = r"\b\p{Lu}{3,}\b"
 LONG_WORD = r"\b\p{L}{3,}\b"
-#: Weights of the combined score (a signal present counts its weight once; promo phrases and links
-#: count per occurrence up to a cap).
+#: Weights of the combined score (a signal present counts its weight once; promo phrases count per
+#: occurrence up to 3; links count 1 for the first and 0.5 for each further one up to 3, so that
+#: references alone -- two links in a package description -- stay below the default threshold 2).
 WEIGHTS = {"link": 1.0, "promo": 1.0, "emoji": 0.5, "hashtags": 1.0, "exclaim": 0.5, "caps": 0.5,
            "word_run": 1.0}
 
@@ -123,7 +124,7 @@ class SpamFilter(Filter):
         c = pl.col
         w = WEIGHTS
         return (
-            w["link"] * c("spam.links").clip(upper_bound=3)
+            w["link"] * (0.5 * (c("spam.links") > 0).cast(pl.Float64) + 0.5 * c("spam.links").clip(upper_bound=3))
             + w["promo"] * c("spam.promo_hits").clip(upper_bound=3)
             + w["emoji"] * (c("spam.emoji") > 0).cast(pl.Float64)
             + w["emoji"] * (c("spam.emoji_ratio") > p.max_emoji_ratio).cast(pl.Float64)
