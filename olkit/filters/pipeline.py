@@ -305,7 +305,7 @@ class Pipeline:
         if filters is None:
             from olkit.filters.registry import default_filters
 
-            filters = default_filters(kind)
+            filters = default_filters(kind, policy=policy)
         names = [f.name for f in filters]
         if len(set(names)) != len(names):
             raise ValueError(f"filter names must be unique, got {names}")
@@ -321,7 +321,7 @@ class Pipeline:
         """The registry's default filters for ``kind`` (``instruction`` or ``document``)."""
         from olkit.filters.registry import default_filters
 
-        return cls(default_filters(kind, models=models), policy)
+        return cls(default_filters(kind, models=models, policy=policy), policy)
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self.filters)}], policy={_policy_hash(self.policy, self.full_policy)})"

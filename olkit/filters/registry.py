@@ -71,14 +71,23 @@ def make(name: str, **kwargs) -> Filter:
     return factory(**kwargs)
 
 
-def default_filters(kind: str = "instruction", *, models: bool = False) -> list[Filter]:
-    """The default filter instances for a datanet ``kind`` (``instruction`` or ``document``)."""
+def default_filters(kind: str = "instruction", *, models: bool = False, policy=None) -> list[Filter]:
+    """The default filter instances for a datanet ``kind`` (``instruction`` or ``document``).
+
+    ``policy`` (a Policy or FilterPolicy) supplies the scoring parameters of filters that have some
+    (MinHash shingles/permutations/bands of ``dedup``).
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    fp = getattr(policy, "filters", policy)
     names = list(RULE_FILTERS) + (list(MODEL_FILTERS[kind]) if models else [])
     out = []
     for n in names:
         factory = _factory(n)
-        if factory is not None:
+        if factory is None:
+            continue
+        if n == "dedup" and fp is not None:
+            out.append(factory(params=fp.dedup))
+        else:
             out.append(factory())
     return out
