@@ -73,9 +73,11 @@ class HeuristicsPolicy(Section):
     max_ellipsis_lines_ratio: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher
     min_alpha_words_ratio: Fraction = Field(0.8, ge=0.0, le=1.0)  # Gopher: words with a letter
     min_stop_words: int = Field(2, ge=0)  # Gopher: of the, be, to, of, and, that, have, with (+ a few)
-    #: Gopher's n-gram repetition statistics are only stable on texts of at least this many words
-    #: (Gopher's own minimum document length); shorter texts use ``min_unique_word_ratio``.
-    min_words_for_ngram_rules: int = Field(50, ge=1)
+    #: Gopher's n-gram repetition statistics are only meaningful on texts of at least this many words:
+    #: a short technical answer legitimately repeats its key term ("shared memory block") three
+    #: times, which alone exceeds the top-3-gram threshold below ~100 words.  Shorter texts use
+    #: ``min_unique_word_ratio``.
+    min_words_for_ngram_rules: int = Field(100, ge=1)
     #: Short texts (3+ words): distinct words / words below this is repetition ("idk idk idk").
     min_unique_word_ratio: Fraction = Field(0.4, ge=0.0, le=1.0)
     #: C4: the text must end in terminal punctuation (or a closing bracket/quote, or a URL); an

@@ -75,9 +75,10 @@ WEIGHTS = {"link": 1.0, "promo": 1.0, "emoji": 0.5, "hashtags": 1.0, "exclaim": 
 
 
 def longest_word_run(texts: pl.Series) -> np.ndarray:
-    """Longest run of the same (case-folded) word per text, vectorised over the flattened words."""
+    """Longest run of the same (case-folded) word of 2+ letters per text (numbers and one-letter
+    variables such as ``255.255.255.255`` or ``W W W`` do not count), vectorised over the flattened words."""
     flat = (pl.DataFrame({"t": texts.fill_null("")}).with_row_index("d")
-            .select("d", pl.col("t").str.to_lowercase().str.extract_all(r"[\p{L}\p{N}]+").alias("w"))
+            .select("d", pl.col("t").str.to_lowercase().str.extract_all(r"\p{L}{2,}").alias("w"))
             .explode("w").drop_nulls("w")
             .select(pl.col("d").cast(pl.Int64), pl.col("w").hash(seed=5).alias("h")))
     out = np.zeros(len(texts), dtype=np.int64)
