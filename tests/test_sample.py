@@ -227,7 +227,8 @@ def test_external_set_is_independent_of_the_sample(stream: pl.DataFrame, externa
 
 
 def test_large_streams_stay_honest_when_the_corpus_runs_out() -> None:
-    big = sample_stream(900, seed=2)
+    with pytest.warns(UserWarning, match="exact duplicates"):
+        big = sample_stream(900, seed=2)
     assert big.height > 10_000
     key = big.select(pl.col("instruction") + "\x1f" + pl.col("response")).to_series()
     first = ~key.is_duplicated() | (pl.int_range(big.height, eager=True) == 0)
@@ -248,3 +249,22 @@ def test_bad_arguments_raise_input_error(kwargs: dict, field: str) -> None:
     with pytest.raises(InputError) as err:
         sample_stream(**kwargs)
     assert err.value.field == field and field in str(err.value)
+
+
+def test_honest_answers_are_not_near_duplicates_of_each_other(stream: pl.DataFrame) -> None:
+    """Only items labelled as copies are near copies: a dedup filter's errors are its own."""
+    from datasketch import MinHash, MinHashLSH
+
+    honest = stream.filter(pl.col("label").is_in(["genuine", "off_topic", "synthetic"]))
+    lsh = MinHashLSH(threshold=0.4, num_perm=64)
+    sets = {}
+    close_pairs = 0
+    for sid, text in honest.select("source_id", "response").iter_rows():
+        toks = tokens(text)
+        sh = {" ".join(toks[i:i + 3]) for i in range(max(len(toks) - 2, 1))}
+        m = MinHash(num_perm=64, seed=3)
+        m.update_batch([s.encode() for s in sh])
+        close_pairs += sum(len(sh & sets[k]) / len(sh | sets[k]) >= NEAR_BAND[0] for k in lsh.query(m))
+        sets[sid] = sh
+        lsh.insert(sid, m)
+    assert close_pairs <= honest.height // 200, close_pairs

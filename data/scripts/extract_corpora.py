@@ -173,11 +173,48 @@ def extract_stdlib(min_words: int = 15) -> pl.DataFrame:
             seen |= keys
             rows.append({"question_id": "py:" + qualname, "module": modname, "name": qualname,
                          "kind": kind, "answer": answer})
-    frame = pl.DataFrame(rows).sort("question_id")
+    frame = near_dedupe(pl.DataFrame(rows).sort("question_id"))
     return frame.with_columns(
         pl.lit(f"Python {sys.version_info.major}.{sys.version_info.minor} standard library docstrings").alias("source"),
         pl.lit("PSF-2.0").alias("license"),
     )
+
+
+def _shingle_set(text: str) -> set[str]:
+    toks = re.findall(r"\w+", text.lower())
+    return {" ".join(toks[i:i + 3]) for i in range(max(len(toks) - 2, 1))}
+
+
+def near_dedupe(frame: pl.DataFrame, *, against: pl.DataFrame | None = None,
+                threshold: float = 0.5) -> pl.DataFrame:
+    """Drop answers whose word-3-shingle Jaccard with an earlier kept answer (or with any answer
+    of ``against``) is >= ``threshold``: honest items must not be near duplicates of each other
+    (e.g. ``bytes.split`` and ``bytearray.split`` share a docstring)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold * 0.8, num_perm=128)
+    sets: dict[str, set[str]] = {}
+
+    def minhash(sh: set[str]) -> MinHash:
+        m = MinHash(num_perm=128, seed=7)
+        m.update_batch([x.encode() for x in sh])
+        return m
+
+    if against is not None:
+        for i, text in enumerate(against["answer"].to_list()):
+            key = f"a{i}"
+            sets[key] = _shingle_set(text)
+            lsh.insert(key, minhash(sets[key]))
+    keep = []
+    for i, text in enumerate(frame["answer"].to_list()):
+        sh = _shingle_set(text)
+        mh = minhash(sh)
+        close = any(len(sh & sets[k]) / len(sh | sets[k]) >= threshold for k in lsh.query(mh))
+        keep.append(not close)
+        if not close:
+            sets[f"f{i}"] = sh
+            lsh.insert(f"f{i}", mh)
+    return frame.filter(pl.Series(keep))
 
 
 def _topic_sections(title: str, text: str) -> list[tuple[str, str]]:
@@ -244,7 +281,7 @@ def _debian_descriptions() -> list[dict]:
     return rows
 
 
-def extract_external() -> pl.DataFrame:
+def extract_external(stdlib: pl.DataFrame) -> pl.DataFrame:
     from pydoc_data.topics import topics
 
     rows = []
@@ -266,7 +303,8 @@ def extract_external() -> pl.DataFrame:
         seen.add(row["answer"])
         rows.append({**row, "kind": "debian-package", "source": "Debian package descriptions (/var/lib/dpkg/status)",
                      "license": "per-package (see /usr/share/doc/<package>/copyright)"})
-    return pl.DataFrame(rows).sort("question_id")
+    # no external answer may be a near copy of another one or of a sample (stdlib) answer
+    return near_dedupe(pl.DataFrame(rows).sort("question_id"), against=stdlib)
 
 
 def _catalog(lang: str, domain: str) -> dict:
@@ -320,7 +358,7 @@ def main() -> None:
     stdlib = extract_stdlib()
     _atomic_write(stdlib, DATA / "stdlib_qa.parquet")
     print(f"stdlib_qa: {stdlib.height} pairs from {stdlib['module'].n_unique()} modules")
-    external = extract_external()
+    external = extract_external(stdlib)
     _atomic_write(external, DATA / "external_qa.parquet")
     print(f"external_qa: {external.height} pairs", external.group_by("kind").len().rows())
     multi = extract_multilingual()

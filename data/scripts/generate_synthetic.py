@@ -38,6 +38,7 @@ from olkit.data.corpus import (  # noqa: E402
     EXTERNAL_TEMPLATES,
     INSTRUCTION_TEMPLATES,
     external_qa,
+    hash_unit,
     render_instructions,
     stdlib_qa,
 )
@@ -52,18 +53,16 @@ BATCHES = {
 
 
 def prompts(batch: str, n: int, seed: int) -> pl.DataFrame:
-    """The questions of one batch: a seeded choice of corpus rows, stratified by split."""
+    """The questions of one batch: the ``n`` with the smallest salted hash of their question id.
+
+    Hash-based (not index-based) so that the choice is stable when the corpus changes a little.
+    """
+    qa, templates = (stdlib_qa(), INSTRUCTION_TEMPLATES) if batch == "sample" else \
+        (external_qa(), EXTERNAL_TEMPLATES)
+    rank = np.argsort(hash_unit(qa["question_id"], f"olkit-synthetic:{batch}:{seed}:"), kind="stable")
+    rows = qa[np.sort(rank[: min(n, qa.height)])]
     rng = np.random.default_rng(seed)
-    if batch == "sample":
-        qa = stdlib_qa()
-        idx = np.sort(rng.choice(qa.height, size=min(n, qa.height), replace=False))
-        rows = qa[idx]
-        instr = render_instructions(rows, rng.integers(0, 5, rows.height), INSTRUCTION_TEMPLATES)
-    else:
-        qa = external_qa()
-        idx = np.sort(rng.choice(qa.height, size=min(n, qa.height), replace=False))
-        rows = qa[idx]
-        instr = render_instructions(rows, rng.integers(0, 4, rows.height), EXTERNAL_TEMPLATES)
+    instr = render_instructions(rows, rng.integers(0, 5, rows.height), templates)
     return rows.select("question_id").with_columns(pl.Series("instruction", instr))
 
 

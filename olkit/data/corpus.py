@@ -79,7 +79,7 @@ def _path(name: str) -> Path:
     return path
 
 
-def _hash_unit(keys: pl.Series, salt: str) -> np.ndarray:
+def hash_unit(keys: pl.Series, salt: str) -> np.ndarray:
     """A stable pseudo-uniform number in [0, 1) per key (independent of seeds and versions)."""
     digests = [hashlib.blake2b((salt + key).encode("utf-8"), digest_size=8).digest()
                for key in keys.to_list()]
@@ -88,7 +88,7 @@ def _hash_unit(keys: pl.Series, salt: str) -> np.ndarray:
 
 def split_of(question_ids: pl.Series, heldout_fraction: float = HELDOUT_FRACTION) -> pl.Series:
     """``"heldout"`` or ``"train"`` per question id, by a stable hash (same on every machine)."""
-    unit = _hash_unit(question_ids, "olkit-split:")
+    unit = hash_unit(question_ids, "olkit-split:")
     return pl.Series("split", np.where(unit < heldout_fraction, "heldout", "train"))
 
 

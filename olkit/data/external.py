@@ -156,7 +156,7 @@ def _drop_clause(text: str, rng: np.random.Generator) -> str:
 EXTERNAL_EDITS: list[EditOp] = [_typo, _typo, _reorder, _filler, _contract, _respell, _drop_clause]
 
 
-def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
+def external_eval_set(seed: int = 0, n_items: int = 1000) -> pl.DataFrame:
     """Labelled instruction data from the language reference and Debian package descriptions.
 
     Same columns and labels as :func:`olkit.data.sample_stream`; label shares are
@@ -172,8 +172,9 @@ def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
     lab_names = list(EXTERNAL_LABEL_SHARES)
     counts = _apportion(int(n_items), np.array(list(EXTERNAL_LABEL_SHARES.values())))
     syn = synthetic_answers("external")
+    syn = syn.filter(pl.col("question_id").is_in(qa["question_id"].implode()))
     counts[lab_names.index("synthetic")] = min(counts[lab_names.index("synthetic")], syn.height)
-    counts[lab_names.index("genuine")] = min(counts[lab_names.index("genuine")], n_qa // 2)
+    counts[lab_names.index("genuine")] = min(counts[lab_names.index("genuine")], int(0.4 * n_qa))
     labels = np.repeat([LABELS.index(x) for x in lab_names], counts)
     n = len(labels)
     # originals first in time, then copies after them; everything else interleaved
@@ -190,7 +191,6 @@ def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
     license_ = np.full(n, "", dtype=object)
     q_perm = rng.permutation(n_qa)
     answers, names, lic = qa["answer"].to_list(), qa["name"].to_list(), qa["license"].to_list()
-    kinds = qa["kind"].to_numpy()
 
     gen = np.flatnonzero(labels == LABELS.index("genuine"))
     question[gen] = q_perm[: len(gen)]
@@ -220,9 +220,19 @@ def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
                     labels[p], text = LABELS.index("exact_duplicate"), response[s]
             instruction[p], response[p], question[p] = instruction[s], text, question[s]
             dup_of[p], license_[p] = s, license_[s]
+    # unanswered questions: half are asked by the other labels, half lend off-topic answers
     rest = np.flatnonzero(question < 0)
-    question[rest] = q_perm[len(gen): len(gen) + len(rest)] if n_qa - len(gen) >= len(rest) \
-        else rng.integers(0, n_qa, len(rest))
+    spare = q_perm[len(gen):]
+    spare = spare[~np.isin(spare, question[question >= 0])]
+    if len(spare) < 20:
+        spare = q_perm
+    ask_pool, answer_pool = spare[: len(spare) // 2], spare[len(spare) // 2:]
+    question[rest] = ask_pool[rng.integers(0, len(ask_pool), len(rest))]
+    short = rest[np.isin(labels[rest], [LABELS.index("low_effort"), LABELS.index("other_language")])]
+    asked = np.setdiff1d(np.arange(n_qa), answer_pool)
+    question[short] = asked[rng.integers(0, len(asked), len(short))]
+    answer_order = answer_pool[rng.permutation(len(answer_pool))]
+    n_off = 0
     r_instr = render_instructions(qa[question[rest]], rng.integers(0, 4, len(rest)), EXTERNAL_TEMPLATES)
     ml = multilingual("external")
     ml_text = ml["text"].to_list()
@@ -237,9 +247,9 @@ def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
             response[p] = _ext_spam(rng, answers[q])
         elif lab == "low_effort":
             response[p] = _ext_low_effort(rng, names[q], answers[q])
-        elif lab == "off_topic":  # an answer about the other source (reference <-> Debian)
-            other_kind = np.flatnonzero(kinds != kinds[q])
-            o = int(other_kind[rng.integers(len(other_kind))])
+        elif lab == "off_topic":  # a real answer to another question nobody else answered
+            o = int(answer_order[n_off % len(answer_order)])  # each unused answer once first
+            n_off += 1
             response[p], license_[p] = answers[o], lic[o]
         else:  # other_language: one or two real translated messages in one language
             idx = np.flatnonzero(ml_lang == langs[rng.integers(len(langs))])

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -230,6 +231,10 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
 
     # synthetic: real SmolLM2 answers, each used once (a repeat beyond the file is a copy)
     syn = synthetic_answers("sample")
+    syn = syn.filter(pl.col("question_id").is_in(qa["question_id"].implode()))
+    if syn.height == 0:
+        raise InputError("no usable SmolLM2 answers for the stdlib corpus; regenerate them with "
+                         "data/scripts/generate_synthetic.py", file="data/synthetic_answers.jsonl")
     qid_index = {q: i for i, q in enumerate(qa["question_id"].to_list())}
     syn_q = np.array([qid_index.get(q, -1) for q in syn["question_id"].to_list()])
     syn_perm = rng.permutation(syn.height)
@@ -255,6 +260,11 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
     g_first = np.arange(len(genuine_idx)) < n_qa
     question[genuine_idx[g_first]] = q_perm[np.arange(g_first.sum())]
     wrapped = genuine_idx[~g_first]
+    if len(wrapped):
+        warnings.warn(
+            f"sample_stream: {len(genuine_idx)} honest answers requested but the corpus has {n_qa} "
+            f"questions; the {len(wrapped)} extra ones become exact duplicates (use <= ~300 "
+            "contributors for the documented label mix)", UserWarning, stacklevel=2)
     dup_of[wrapped] = genuine_idx[np.arange(len(genuine_idx))[~g_first] % n_qa]
     label[wrapped] = _L["exact_duplicate"]
     g_ok = genuine_idx[g_first]
@@ -300,18 +310,26 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
     src[own_conflict] = -1
     dup_of[need] = src
 
+    # questions nobody answers honestly: for orphans, then for the other labels and off-topic answers
+    spare = q_perm[min(len(g_ok), n_qa):]
     # items that found no original become ordinary honest answers
     orphan = need[src < 0]
     label[orphan] = _L["genuine"]
     if len(orphan):
-        spare = q_perm[min(len(g_ok), n_qa):]
         qs = spare[: len(orphan)] if len(spare) >= len(orphan) else rng.integers(0, n_qa, len(orphan))
+        spare = spare[len(orphan):]
         question[orphan] = qs
         rows = qa[qs]
         texts = rows["answer"].to_list()
         for p, ins, text in zip(orphan.tolist(), render_instructions(rows, rng.integers(0, 5, len(orphan))),
                                 texts, strict=True):
             instruction[p], response[p] = ins, text
+    # half of the unanswered questions are asked by spam/low-effort/... items, the other half
+    # lend their answers to off-topic items, so neither collides with honest text in the stream
+    if len(spare) >= 20:
+        ask_pool, answer_pool = spare[: len(spare) // 2], spare[len(spare) // 2:]
+    else:
+        ask_pool = answer_pool = np.arange(n_qa)
 
     # copies in time order (an original always precedes its copies)
     dups = np.flatnonzero(dup_of >= 0)
@@ -332,12 +350,19 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
 
     # other fresh labels: spam, low effort, off-topic, other language
     rest = np.flatnonzero(question < 0)
-    question[rest] = rng.integers(0, n_qa, len(rest))
+    question[rest] = ask_pool[rng.integers(0, len(ask_pool), len(rest))]
+    # short answers (low effort, other language) may come to any question outside the answer pool
+    short = rest[np.isin(label[rest], [_L["low_effort"], _L["other_language"]])]
+    asked = np.setdiff1d(np.arange(n_qa), answer_pool) if len(answer_pool) < n_qa else np.arange(n_qa)
+    question[short] = asked[rng.integers(0, len(asked), len(short))]
+    answer_order = answer_pool[rng.permutation(len(answer_pool))]
+    n_off = 0
     rows = qa[question[rest]]
     r_instr = render_instructions(rows, rng.integers(0, 5, len(rest)))
     r_answers, r_names = rows["answer"].to_list(), rows["name"].to_list()
     split_all = split_of(qa["question_id"]).to_numpy()
     module = qa["module"].to_numpy()
+    all_answers = qa["answer"].to_list()
     ml = multilingual("sample")
     ml_lang = ml["lang"].to_numpy()
     ml_text = ml["text"].to_list()
@@ -355,11 +380,13 @@ def sample_stream(n_contributors: int = 200, seed: int = 0,
         elif lab == _L["off_topic"]:
             # a real answer to a different question of the same split, from another module
             q = int(question[p])
-            for _ in range(20):
-                other = int(rng.integers(n_qa))
+            # each unused answer serves once (cycling through the pool) before any repeats
+            for _ in range(len(answer_order)):
+                other = int(answer_order[n_off % len(answer_order)])
+                n_off += 1
                 if split_all[other] == split_all[q] and module[other] != module[q]:
                     break
-            response[p] = qa["answer"][other]
+            response[p] = all_answers[other]
         elif lab == _L["other_language"]:
             pool_ = by_lang[langs[rng.integers(len(langs))]]
             k = int(rng.integers(1, 4))
@@ -423,7 +450,7 @@ def _assemble(*, who, arch_idx, t, label, question, instruction, response, licen
     return frame.select(OUTPUT_COLUMNS)
 
 
-def external_eval_set(seed: int = 0, n_items: int = 1200) -> pl.DataFrame:
+def external_eval_set(seed: int = 0, n_items: int = 1000) -> pl.DataFrame:
     """Labelled instruction data from other real text, with independently written corruptions.
 
     See :func:`olkit.data.external.external_eval_set`.
