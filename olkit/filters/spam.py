@@ -48,7 +48,7 @@ PROMO = r"(?i)" + "|".join([
     r"\bclick (?:here|the link|below|now)\b", r"\bsign up\b", r"\bsubscribe\b", r"\bbuy now\b",
     r"\border now\b", r"\bact now\b", r"\bshop now\b", r"\bget (?:it|yours|started) (?:now|today|for free)\b",
     r"\blimited[- ](?:time )?offer\b", r"\bonly today\b", r"\bdon'?t miss\b", r"\bdiscount\b",
-    r"\bcoupon\b", r"\bpromo(?: code)?\b", r"\d+ ?% off\b", r"\bfree (?:trial|bonus|course|download|shipping|gift)\b",
+    r"\bcoupon\b", r"\bpromo(?: code)?\b", r"\d+ ?% off\b", r"\bfree (?:trial|bonus|course|download|shipping|gift)\b", r"\bfor free (?:at|here|on)\b",
     r"\b(?:check out|visit) my\b", r"\bmy (?:channel|blog|profile|page|course|store)\b",
     r"\bdownload (?:the pdf|now|here)\b", r"\bbest (?:deals?|price|offer)\b", r"\bcheap\b",
     # engagement farming
@@ -67,10 +67,11 @@ EMOJI = r"\p{Extended_Pictographic}"
 HASHTAG = r"(?:^|\s)#[\p{L}\p{N}_]{2,}"
 CAPS_WORD = r"\b\p{Lu}{3,}\b"
 LONG_WORD = r"\b\p{L}{3,}\b"
-#: Weights of the combined score (a signal present counts its weight once; promo phrases count per
-#: occurrence up to 3; links count 1 for the first and 0.5 for each further one up to 3, so that
+#: Weights of the combined score (a signal present counts its weight once; promo phrases count 1.5
+#: per occurrence up to 3, so one call to action plus any second signal -- a link, an emoji -- reaches
+#: the default threshold 2; links count 1 for the first and 0.5 for each further one up to 3, so that
 #: references alone -- two links in a package description -- stay below the default threshold 2).
-WEIGHTS = {"link": 1.0, "promo": 1.0, "emoji": 0.5, "hashtags": 1.0, "exclaim": 0.5, "caps": 0.5,
+WEIGHTS = {"link": 1.0, "promo": 1.5, "emoji": 0.5, "hashtags": 1.0, "exclaim": 0.5, "caps": 0.5,
            "word_run": 1.0}
 
 
