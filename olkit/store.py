@@ -230,8 +230,8 @@ class Store:
         """Submissions (optionally of one datanet), in ingestion order."""
         cols = ", ".join(columns) if columns else "*"
         where, params = ("WHERE datanet = ?", [datanet]) if datanet is not None else ("", [])
-        return self.con.execute(f"SELECT {cols} FROM submissions {where} ORDER BY ingested_at, submission_id",
-                                params).pl()
+        return self.con.sql(f"SELECT {cols} FROM submissions {where} ORDER BY ingested_at, submission_id",
+                            params=params).pl()
 
     def contributors(self) -> pl.DataFrame:
         return self.table("contributors")
@@ -240,7 +240,7 @@ class Store:
         """The audit log, in order (optionally one kind)."""
         if kind is None:
             return self.table("events")
-        return self.con.execute("SELECT * FROM events WHERE kind = ? ORDER BY seq", [kind]).pl()
+        return self.con.sql("SELECT * FROM events WHERE kind = ? ORDER BY seq", params=[kind]).pl()
 
     def latest_decisions(self) -> pl.DataFrame:
         """For each decided submission, its decision from the most recent run."""

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from olkit.errors import InputError
 from olkit.ingest.hashing import CONTENT_HASH_SQL, connect_memory, submission_id_sql
 from olkit.ingest.mapping import ColumnMap
-from olkit.ingest.normalize import normalize_expr, normalize_id_expr
+from olkit.ingest.normalize import normalize_id_expr, normalize_series
 from olkit.ingest.readers import DEFAULT_BATCH_BYTES, Reader, open_source
 from olkit.schema import SUBMISSION_SCHEMA
 
@@ -90,7 +90,7 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
     out = canon.select(
         normalize_id_expr(datanet_expr).alias("datanet"),
         normalize_id_expr("contributor_id").alias("contributor_id"),
-        *[normalize_expr(c).alias(c) for c in ("instruction", "response", "text")],
+        *[pl.col(c) for c in ("instruction", "response", "text")],
         pl.lit(reader.label, dtype=pl.String).alias("source"),
         source_id.alias("source_id"),
         normalize_id_expr("license").alias("license"),
@@ -99,6 +99,7 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
         pl.col("meta"),
         pl.col("_pos"),
     )
+    out = out.with_columns(normalize_series(out[c]) for c in ("instruction", "response", "text"))
     bad = out.filter(pl.col("contributor_id").is_null() | (pl.col("contributor_id") == ""))
     if bad.height:
         raise reader.error("contributor_id is missing or empty (every submission needs a contributor)",

@@ -36,9 +36,8 @@ _BLANK_RUN = r"\n{3,}"
 _STRIP = " \t\n"
 
 
-def normalize_expr(column: str | pl.Expr) -> pl.Expr:
-    """The normalisation as a polars expression (nulls stay null; output keeps the column name)."""
-    expr = pl.col(column) if isinstance(column, str) else column
+def _clean(expr: pl.Expr) -> pl.Expr:
+    """Steps 1-4 (everything but NFC)."""
     return (
         expr.str.replace_all(_LINE_BREAKS, "\n")
         .str.replace_all(_JUNK, "")
@@ -46,8 +45,39 @@ def normalize_expr(column: str | pl.Expr) -> pl.Expr:
         .str.replace_all(_TRAILING, "\n")
         .str.replace_all(_BLANK_RUN, "\n\n")
         .str.strip_chars(_STRIP)
-        .str.normalize("NFC")
     )
+
+
+def normalize_expr(column: str | pl.Expr) -> pl.Expr:
+    """The normalisation as a polars expression (nulls stay null; output keeps the column name)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    return _clean(expr).str.normalize("NFC")
+
+
+#: Printable ASCII without tab/newline: for such text normalisation is just stripping spaces.
+_ONLY_PLAIN_ASCII = r"^[\x20-\x7E]*$"
+#: Any character at or above U+0300 (where combining marks and NFC-relevant characters start).
+_BEYOND_LATIN = r"[^\x00-\x{2FF}]"
+
+
+def normalize_series(series: pl.Series) -> pl.Series:
+    """:func:`normalize_expr` on a Series, skipping work that cannot change anything.
+
+    Plain printable ASCII cannot contain line breaks, control characters, exotic spaces or
+    decomposed characters, so only its outer spaces change; and text whose characters are all
+    below U+0300 is already in NFC (every character there has NFC quick-check "yes" and combining
+    class 0).  The regexes run on the other values only, NFC on fewer still.  Same result as
+    :func:`normalize_expr` (tested), several times faster on mostly-Latin data.
+    """
+    out = series.str.strip_chars(" ")
+    messy = (~series.str.contains(_ONLY_PLAIN_ASCII).fill_null(True)).arg_true()
+    if messy.len():
+        cleaned = series.gather(messy).to_frame("t").select(_clean(pl.col("t")))["t"]
+        needs_nfc = cleaned.str.contains(_BEYOND_LATIN).fill_null(False).arg_true()
+        if needs_nfc.len():
+            cleaned = cleaned.scatter(needs_nfc, cleaned.gather(needs_nfc).str.normalize("NFC"))
+        out = out.scatter(messy, cleaned)
+    return out.alias(series.name)
 
 
 def normalize_id_expr(column: str | pl.Expr) -> pl.Expr:

@@ -78,6 +78,23 @@ def _utf8_error(label: str, chunk: bytes, first_line: int, err: UnicodeDecodeErr
                        file=label, row=line)
 
 
+def _nonblank_lines(chunk: bytes) -> np.ndarray:
+    """0-based indices of the lines of ``chunk`` that hold something besides whitespace."""
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(arr)]))
+    lengths = ends - starts
+    # a line is blank when empty; lines that could be whitespace-only (first byte is whitespace)
+    # are checked one by one, which is rare in real files
+    first = arr[np.minimum(starts, len(arr) - 1)] if len(arr) else np.zeros(0, dtype=np.uint8)
+    maybe = np.flatnonzero((lengths > 0) & _WS[first])
+    keep = lengths > 0
+    for i in maybe:
+        keep[i] = bool(chunk[starts[i]: ends[i]].strip())
+    return np.flatnonzero(keep)
+
+
 def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
 
@@ -134,12 +151,7 @@ class JsonlReader(Reader):
             chunk.decode("utf-8")
         except UnicodeDecodeError as err:
             raise _utf8_error(self.label, chunk, first_line, err) from None
-        arr = np.frombuffer(chunk, dtype=np.uint8)
-        newlines = np.flatnonzero(arr == 10)
-        starts = np.concatenate(([0], newlines + 1))
-        ends = np.concatenate((newlines, [len(arr)]))
-        content = np.concatenate(([0], np.cumsum(~_WS[arr], dtype=np.int64)))
-        nonblank = np.flatnonzero(content[ends] - content[starts] > 0)
+        nonblank = _nonblank_lines(chunk)
         if nonblank.size == 0:
             return None
         try:
