@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from olkit.reputation.rules import EpochEvents, get_rule
-from olkit.rewards import budget_schedule, epoch_rewards, gini
+from olkit.rewards import budget_schedule, epoch_rewards
 from olkit.sim.config import (
     ARCHETYPE_NAMES,
     ARCHETYPES,
@@ -80,6 +80,22 @@ class SimResult:
         return {m: float(tail[m].mean()) for m in METRICS if tail[m].null_count() < tail.height}
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product without BLAS (multithreaded BLAS thrashes on a busy 2-core machine)."""
+    return float(np.multiply(a, b).sum())
+
+
+def _gini_with_zeros(positive: np.ndarray, n: int) -> float:
+    """Gini of ``n`` values of which ``positive`` are the non-zero ones (the rest are zeros)."""
+    total = positive.sum()
+    if n <= 0 or total <= 0:
+        return 0.0
+    x = np.sort(positive)
+    z = n - x.size
+    ranks_dot = float((np.arange(z + 1, n + 1, dtype=float) * x).sum())
+    return 2.0 * ranks_dot / (n * total) - (n + 1.0) / n
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -130,10 +146,6 @@ class Simulation:
         self.join_epoch = np.zeros(n, dtype=np.int64)
         self.newcomer = np.zeros(n, dtype=bool)
         self.reset = np.zeros(n, dtype=bool)
-        self.v_safe = np.zeros(n)
-        self.v_exp = np.zeros(n)
-        self.explore = self.explore0.copy()
-        self.logit0 = _logit(self.explore0)
         self.farmer_v = np.zeros((self.farmer_idx.size, len(FARMER_STRATEGIES)))
         self.income_ema = np.ones(n)  # in fair shares; starts at "break even"
         self.cost_ema = np.ones(n)
@@ -160,150 +172,191 @@ class Simulation:
         self.unit = r.budget_per_epoch / n if r.budget_per_epoch > 0 else 1.0 / n
         self.t = 0
         self.records: dict[str, np.ndarray] = {m: np.full(cfg.epochs, np.nan) for m in METRICS}
-        self.n_honest0 = int(self.honest.sum())
+        self.nh = int(self.honest.sum())
+        assert self.honest[: self.nh].all(), "archetypes must be ordered honest first"
+        self.H, self.A = slice(0, self.nh), slice(self.nh, n)
+        f_idx, r_idx = self.farmer_idx, ring_idx
+        self.nf, self.nr = int(f_idx.size), int(r_idx.size)
+        self.F = slice(int(f_idx[0]), int(f_idx[-1]) + 1) if self.nf else slice(0, 0)
+        self.R = slice(int(r_idx[0]), int(r_idx[-1]) + 1) if self.nr else slice(0, 0)
+        self.farmer_strats = np.asarray(FARMER_STRATEGIES, dtype=np.int64)
+        # per-agent constants reused every epoch
+        self.inv_vol = 1.0 / np.maximum(self.volume0, 1)
+        self.inv_vol_unit = self.inv_vol / self.unit
+        self.explore0 = self.explore0[self.H].copy()
+        self.logit0 = _logit(self.explore0)
+        self.explore = self.explore0.copy()
+        self.v_safe = np.zeros(self.nh)
+        self.v_exp = np.zeros(self.nh)
+        self.genuine_good_code = np.zeros(2 * len(ITEM_KINDS))
+        self.genuine_good_code[[SAFE * 2 + 1, EXPERIMENT * 2 + 1]] = 1.0
+        self.any_reset = False
+        self.validator_stake = self.validator.stake if isinstance(self.validator, PeerValidator) else None
 
     # -- one epoch ----------------------------------------------------------------------------------
     def step(self) -> None:
+        """Advance one epoch.  Slots are ordered by archetype (honest first), so per-group work
+        uses array slices (views) rather than masks."""
         cfg, rng, t, n = self.cfg, self.rng, self.t, self.n
+        H, F, R = self.H, self.F, self.R
         active = self.active
-        honest_act = self.honest & active
+        h_act = active[H]
 
         # 1. decide: honest agents experiment with probability `explore`; farmers pick a strategy
-        u = rng.random(n)
-        kind = np.where(self.fixed_kind >= 0, self.fixed_kind, np.where(u < self.explore, EXPERIMENT, SAFE))
-        if self.farmer_idx.size:
+        kind = self.fixed_kind.copy()
+        kind[H] = np.where(rng.random(self.nh) < self.explore, EXPERIMENT, SAFE)
+        pick = None
+        if self.nf:
             logits = self.farmer_v / cfg.farmer_temperature
             logits -= logits.max(1, keepdims=True)
-            prob = np.exp(logits)
-            cum = np.cumsum(prob, 1)
-            pick = (rng.random(self.farmer_idx.size)[:, None] * cum[:, -1:] > cum).sum(1)
-            strat = np.asarray(FARMER_STRATEGIES)[pick]
-            kind[self.farmer_idx] = strat
-        # 2. submit: true quality of the batch
-        p_good = np.where(kind == SAFE, self.skill, np.where(kind == EXPERIMENT, self.exp_success, 0.0))
+            cum = np.cumsum(np.exp(logits), 1)
+            pick = (rng.random(self.nf)[:, None] * cum[:, -1:] > cum).sum(1)
+            kind[F] = self.farmer_strats[pick]
+        # 2. submit: true quality of each agent's batch
+        p_good = np.where(kind == EXPERIMENT, self.exp_success, self.skill * (kind == SAFE))
         good = rng.random(n) < p_good
-        volume = np.where(active, self.volume0, 0)
+        volume = self.volume0 * active
         code = kind * 2 + good
         # 3. validation layer
-        ver = self.validator(rng, code, volume, self.multi[active[self.multi]], self.ring)
+        multi = self.multi[active[self.multi]] if self.multi.size else self.multi
+        ver = self.validator(rng, code, volume, multi, self.ring)
         accepted, abuse = ver.accepted, ver.abuse
-        rejected = volume - accepted
         # 4. reputation
-        stake = self.validator.stake if isinstance(self.validator, PeerValidator) else None
         ev = EpochEvents(submitted=volume, accepted=accepted, abuse=abuse, score=ver.score,
-                         reset=self.reset if self.reset.any() else None, group=self.group,
+                         reset=self.reset if self.any_reset else None, group=self.group,
                          approvals=ver.approvals, reviews=ver.reviews, agreement=ver.agreement,
-                         validator_stake=stake)
-        before = np.where(self.reset, np.nan, self.standing)
+                         validator_stake=self.validator_stake)
+        before = self.standing
         self.rep_state = self.rule.update(self.rep_state, ev, self.params)
         standing = self.rule.standing(self.rep_state, self.params)
-        before = np.where(np.isnan(before), standing, before)
-        self.reset[:] = False
+        if self.any_reset:
+            before = before.copy()
+            before[self.reset] = standing[self.reset]
+            self.reset[:] = False
+            self.any_reset = False
         # 5. rewards
         budget = float(self.budgets[t])
         reward = epoch_rewards(cfg.rewards.epoch_rule, budget, accepted, score=ver.score, standing=standing)
-        cost = volume * self.cost_kind[kind] * self.unit
-        # 6. adapt
-        # Standing is worth future income: a 10% drop in standing is read as 10% less income for
-        # `standing_horizon` epochs (agents feel punishment even before it shows in their pay).
-        rel = (standing - before) / np.maximum(before, 0.05)
-        per_item = np.maximum(volume, 1) * self.unit
-        ret = (reward + cfg.standing_horizon * rel * self.income_ema * self.unit) / per_item - self.cost_kind[kind]
+        item_cost = self.cost_kind[kind]
+        cost = volume * item_cost * self.unit
+        # 6. adapt.  Standing is worth future income: a 10% drop in standing reads as 10% less income
+        # for `standing_horizon` epochs (agents feel punishment before it shows in their pay).
         lr = cfg.learning_rate
-        chose_exp = honest_act & (kind == EXPERIMENT)
-        chose_safe = honest_act & (kind == SAFE)
-        self.v_exp = np.where(chose_exp, (1 - lr) * self.v_exp + lr * ret, self.v_exp)
-        self.v_safe = np.where(chose_safe, (1 - lr) * self.v_safe + lr * ret, self.v_safe)
+        rel = (standing - before) / np.maximum(before, 0.05)
+        ret = (reward + (cfg.standing_horizon * self.unit) * rel * self.income_ema) * self.inv_vol_unit
+        ret -= item_cost
+        kh, rh = kind[H], ret[H]
+        chose_exp = h_act & (kh == EXPERIMENT)
+        chose_safe = h_act & (kh == SAFE)
+        self.v_exp += (lr * chose_exp) * (rh - self.v_exp)
+        self.v_safe += (lr * chose_safe) * (rh - self.v_safe)
         self.explore = _sigmoid(self.logit0 + cfg.explore_sensitivity * (self.v_exp - self.v_safe))
-        if self.farmer_idx.size:
+        if self.nf:
+            rows = np.arange(self.nf)
             fv = self.farmer_v
-            rows = np.arange(self.farmer_idx.size)
-            fv[rows, pick] = (1 - lr) * fv[rows, pick] + lr * ret[self.farmer_idx]
-        self.income_ema = np.where(active, (1 - lr) * self.income_ema + lr * reward / self.unit, self.income_ema)
-        self.cost_ema = np.where(active, (1 - lr) * self.cost_ema + lr * cost / self.unit, self.cost_ema)
-        rej_frac = np.divide(rejected, volume, out=np.zeros(n), where=volume > 0)
-        self.reject_ema = np.where(active, (1 - lr) * self.reject_ema + lr * rej_frac, self.reject_ema)
+            fv[rows, pick] += lr * (ret[F] - fv[rows, pick])
+        w = lr * active
+        self.income_ema += w * (reward * (1.0 / self.unit) - self.income_ema)
+        self.cost_ema += w * (cost * (1.0 / self.unit) - self.cost_ema)
+        self.reject_ema += w * ((volume - accepted) * self.inv_vol - self.reject_ema)
         self.cum_reward += reward
         self.cum_cost += cost
 
         # metrics (before anyone leaves, on what happened this epoch)
-        self._record(t, budget, kind, good, volume, accepted, reward, cost, standing, honest_act)
+        self._record(t, budget, code, volume, accepted, reward, standing, h_act)
 
         # 7. honest agents leave (retention hazard), newcomers arrive in empty honest slots
-        ratio = self.income_ema / np.maximum(self.cost_ema, 1e-9)
+        ratio = self.income_ema[H] / np.maximum(self.cost_ema[H], 1e-9)
         hazard = (cfg.hazard_base + cfg.hazard_return * np.clip(1.0 - ratio, 0.0, 1.0)
-                  + cfg.hazard_rejection * self.reject_ema)
-        u2 = rng.random(n)
-        leave = honest_act & (u2 < hazard)
-        self.active = active & ~leave
-        self.initial &= ~leave
-        arrive = self.honest & ~active & (u2 < cfg.arrival_rate)  # slots empty since last epoch
+                  + cfg.hazard_rejection * self.reject_ema[H])
+        u2 = rng.random(self.nh)
+        leave = h_act & (u2 < hazard)
+        arrive_h = ~h_act & (u2 < cfg.arrival_rate)  # slots empty since last epoch
+        active[H] = h_act & ~leave
+        self.initial[H] &= ~leave
         # 8. sybils re-register when their standing is low (identity cost counted in their cost)
-        age = t - self.join_epoch
-        wash = self.ring & active & (standing < cfg.whitewash_below) & (age >= 2)
-        self.cum_cost += wash * cfg.identity_cost * self.unit
-        fresh = arrive | wash
-        if fresh.any():
-            k = int(fresh.sum())
+        wash_r = (active[R] & (standing[R] < cfg.whitewash_below) & (self.join_epoch[R] <= t - 2)
+                  if self.nr else np.zeros(0, dtype=bool))
+        n_arrive, n_wash = int(arrive_h.sum()), int(wash_r.sum())
+        if n_wash:
+            self.cum_cost[R] += wash_r * (cfg.identity_cost * self.unit)
+        if n_arrive or n_wash:
+            fresh = np.zeros(n, dtype=bool)
+            fresh[H] = arrive_h
+            if self.nr:
+                fresh[R] = wash_r
+            k = n_arrive + n_wash
             self.identity[fresh] = self.next_identity + np.arange(k)
             self.next_identity += k
             self.join_epoch[fresh] = t + 1
             self.initial &= ~fresh
-            self.newcomer |= arrive
-            self.active |= arrive
-            self.reset = fresh.copy()
-            for arr, value in ((self.v_exp, 0.0), (self.v_safe, 0.0), (self.income_ema, 1.0),
-                               (self.cost_ema, 1.0), (self.reject_ema, 0.0)):
+            self.newcomer[H] |= arrive_h
+            active[H] |= arrive_h
+            self.reset = fresh
+            self.any_reset = True
+            fh = fresh[H]
+            self.v_exp[fh] = 0.0
+            self.v_safe[fh] = 0.0
+            self.explore[fh] = self.explore0[fh]
+            for arr, value in ((self.income_ema, 1.0), (self.cost_ema, 1.0), (self.reject_ema, 0.0)):
                 arr[fresh] = value
-            self.explore[arrive] = self.explore0[arrive]
-        self.arrivals[t + 1] = int(arrive.sum())
-        self.records["whitewashes"][t] = float(wash.sum())
-        standing = np.where(fresh, np.nan, standing)
+        self.arrivals[t + 1] = n_arrive
+        self.records["whitewashes"][t] = n_wash
         self.standing = standing
         self.t += 1
 
-    def _record(self, t: int, budget: float, kind: np.ndarray, good: np.ndarray, volume: np.ndarray,
-                accepted: np.ndarray, reward: np.ndarray, cost: np.ndarray, standing: np.ndarray,
-                honest_act: np.ndarray) -> None:
+    def _record(self, t: int, budget: float, code: np.ndarray, volume: np.ndarray,
+                accepted: np.ndarray, reward: np.ndarray, standing: np.ndarray, h_act: np.ndarray) -> None:
         rec = self.records
-        cfg = self.cfg
-        adv = ~self.honest
+        H, A = self.H, self.A
+        nc = self.value_code.size
         rec["budget"][t] = budget
-        rec["active_honest"][t] = honest_act.sum()
-        rec["honest_retention"][t] = (self.initial & honest_act).sum() / max(self.n_honest0, 1)
-        n_acc = accepted.sum()
+        n_h = int(np.count_nonzero(h_act))
+        rec["active_honest"][t] = n_h
+        rec["honest_retention"][t] = np.count_nonzero(self.initial[H] & h_act) / max(self.nh, 1)
+        # per-(kind, good) aggregates: one bincount each instead of a dozen masked reductions
+        acc_code = np.bincount(code, weights=accepted, minlength=nc)
+        n_acc = acc_code.sum()
         rec["accepted_items"][t] = n_acc
-        value = self.value_code[kind * 2 + good]
-        acc_value = (accepted * value).sum()
+        acc_value = float(acc_code @ self.value_code)
         rec["accepted_value"][t] = acc_value
-        rec["accepted_quality"][t] = acc_value / n_acc if n_acc else np.nan
-        genuine_good = good & ((kind == SAFE) | (kind == EXPERIMENT))
-        rec["bad_accept_share"][t] = (accepted * ~genuine_good).sum() / n_acc if n_acc else np.nan
+        if n_acc:
+            rec["accepted_quality"][t] = acc_value / n_acc
+            rec["bad_accept_share"][t] = 1.0 - float(acc_code @ self.genuine_good_code) / n_acc
         paid = reward.sum()
-        rec["adversary_reward_share"][t] = (reward * adv).sum() / paid if paid > 0 else np.nan
-        adv_cost = (self.cum_cost * adv).sum()
-        rec["adversary_roi"][t] = (self.cum_reward * adv).sum() / adv_cost if adv_cost > 0 else np.nan
-        h_cost = (self.cum_cost * self.honest).sum()
-        rec["honest_roi"][t] = (self.cum_reward * self.honest).sum() / h_cost if h_cost > 0 else np.nan
-        n_h = honest_act.sum()
+        if paid > 0:
+            rec["adversary_reward_share"][t] = reward[A].sum() / paid
+        adv_cost = self.cum_cost[A].sum()
+        if adv_cost > 0:
+            rec["adversary_roi"][t] = self.cum_reward[A].sum() / adv_cost
+        h_cost = self.cum_cost[H].sum()
+        if h_cost > 0:
+            rec["honest_roi"][t] = self.cum_reward[H].sum() / h_cost
         if n_h:
-            rec["experimentation"][t] = (self.explore * honest_act).sum() / n_h
-            rec["experiment_share"][t] = ((kind == EXPERIMENT) & honest_act).sum() / n_h
-            rec["standing_honest"][t] = (standing * honest_act).sum() / n_h
-        hg = honest_act & genuine_good
-        hg_items = (volume * hg).sum()
-        rec["false_rejection"][t] = ((volume - accepted) * hg).sum() / hg_items if hg_items else np.nan
-        adv_act = adv & self.active
-        if adv_act.any():
-            rec["standing_adversary"][t] = (standing * adv_act).sum() / adv_act.sum()
-        rec["gini"][t] = gini(reward[self.active])
-        if self.farmer_idx.size:
-            rec["farmer_genuine_share"][t] = float((kind[self.farmer_idx] == SAFE).mean())
-        w = cfg.newcomer_window
+            code_h = code[H]
+            sub_h = np.bincount(code_h, weights=volume[H], minlength=nc)  # inactive: volume 0
+            acc_h = np.bincount(code_h, weights=accepted[H], minlength=nc)
+            rec["experimentation"][t] = _dot(h_act, self.explore) / n_h
+            rec["experiment_share"][t] = sub_h[2 * EXPERIMENT: 2 * EXPERIMENT + 2].sum() / sub_h.sum()
+            rec["standing_honest"][t] = _dot(h_act, standing[H]) / n_h
+            gg = self.genuine_good_code > 0
+            if sub_h[gg].sum():
+                rec["false_rejection"][t] = 1.0 - acc_h[gg].sum() / sub_h[gg].sum()
+        adv_act = self.active[A]
+        n_adv = int(np.count_nonzero(adv_act))
+        if n_adv:
+            rec["standing_adversary"][t] = _dot(adv_act, standing[A]) / n_adv
+        n_active = n_h + n_adv
+        positive = reward[reward > 0]  # inactive agents are paid nothing: only sort the payees
+        rec["gini"][t] = _gini_with_zeros(positive, n_active)
+        if self.nf:
+            rec["farmer_genuine_share"][t] = np.count_nonzero(code[self.F] // 2 == SAFE) / self.nf
+        w = self.cfg.newcomer_window
         if t + 1 - w >= 1:
             cohort = t + 1 - w
             self.cohorts += int(self.arrivals[cohort])
-            self.survived += int((self.newcomer & self.active & (self.join_epoch == cohort)).sum())
+            self.survived += int(np.count_nonzero(self.newcomer[H] & self.active[H]
+                                                  & (self.join_epoch[H] == cohort)))
         rec["newcomer_survival"][t] = self.survived / self.cohorts if self.cohorts else np.nan
 
     # -- results ------------------------------------------------------------------------------------
@@ -317,8 +370,9 @@ class Simulation:
 
     def agents_frame(self) -> pl.DataFrame:
         """One row per agent slot: archetype, identity, whether active, cumulative reward/cost."""
-        standing = np.where(np.isnan(self.standing), self.rule.standing(self.rep_state, self.params),
-                            self.standing)
+        standing = self.standing
+        explore = np.zeros(self.n)
+        explore[self.H] = self.explore
         return pl.DataFrame({
             "slot": np.arange(self.n, dtype=np.int64),
             "archetype": np.asarray(ARCHETYPE_NAMES)[self.arch],
@@ -327,7 +381,7 @@ class Simulation:
             "active": self.active,
             "join_epoch": self.join_epoch,
             "standing": standing,
-            "explore": np.where(self.honest, self.explore, 0.0),
+            "explore": explore,
             "cum_reward": self.cum_reward,
             "cum_cost": self.cum_cost,
         })
