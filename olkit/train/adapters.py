@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -228,79 +227,25 @@ def merge_and_export(adapter_dir: str | Path, out_dir: str | Path, base: str | N
 
 
 # -- registry in the store ----------------------------------------------------------------------
-_DDL = f"""CREATE TABLE IF NOT EXISTS {ADAPTERS_TABLE} (
-    adapter_id VARCHAR PRIMARY KEY, name VARCHAR, path VARCHAR, base VARCHAR, policy_hash VARCHAR,
-    selection VARCHAR, n_examples BIGINT, submission_ids VARCHAR[], metrics VARCHAR,
-    created_at TIMESTAMPTZ)"""
+def register_adapter(store: Any, folder: str | Path, *, run_id: str | None = None, policy: Any = None) -> str:
+    """Record an adapter folder in the store's ``adapters`` table (with its exact submission ids).
 
-
-def _connection(store: Any) -> Any:
-    for attr in ("con", "conn", "connection", "_con", "_conn"):
-        con = getattr(store, attr, None)
-        if con is not None and hasattr(con, "execute"):
-            return con
-    if hasattr(store, "execute"):
-        return store
-    raise OlkitError(f"cannot reach the DuckDB connection of {type(store).__name__}")
-
-
-def adapter_id(manifest: dict[str, Any]) -> str:
-    """A stable id for a trained adapter: hash of base, ids, config and creation time."""
-    from olkit.schema import sha256_hex
-
-    return "a_" + sha256_hex(json.dumps(manifest.get("base", {}), sort_keys=True),
-                             "\n".join(manifest.get("submission_ids", [])),
-                             json.dumps(manifest.get("config", {}), sort_keys=True),
-                             str(manifest.get("created_at", "")))[:20]
-
-
-def register_adapter(store: Any, folder: str | Path, name: str | None = None) -> str:
-    """Record an adapter folder in the store's ``adapters`` table (one transaction); returns its id.
-
-    Writes with SQL against the table (created if missing; only the columns the table has are
-    filled).  Re-registering the same adapter replaces its row.
+    Also records a ``train`` run (params = the training config, stats = the metrics) unless
+    ``run_id`` names an existing one.  Returns the adapter id.
     """
     folder = Path(folder).resolve()
     manifest = read_manifest(folder)
-    aid = adapter_id(manifest)
-    con = _connection(store)
-    cols = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [ADAPTERS_TABLE]).fetchall()]
-    if not cols:
-        con.execute(_DDL)
-        cols = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [ADAPTERS_TABLE]).fetchall()]
-    row = {"adapter_id": aid, "name": name or folder.name, "path": str(folder),
-           "base": manifest.get("base", {}).get("name"), "policy_hash": manifest.get("policy_hash"),
-           "selection": json.dumps(manifest.get("selection")), "n_examples": manifest.get("n_examples"),
-           "submission_ids": manifest.get("submission_ids", []),
-           "metrics": json.dumps(manifest.get("metrics", {})),
-           "manifest": json.dumps(manifest, default=str),
-           "created_at": datetime.fromisoformat(manifest["created_at"]) if "created_at" in manifest
-           else datetime.now(UTC)}
-    use = [c for c in cols if c in row]
-    if "adapter_id" not in use:
-        raise OlkitError(f"the store's {ADAPTERS_TABLE} table has no adapter_id column ({cols})")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {ADAPTERS_TABLE} WHERE adapter_id = ?", [aid])
-        con.execute(f"INSERT INTO {ADAPTERS_TABLE} ({', '.join(use)}) VALUES ({', '.join('?' * len(use))})",
-                    [row[c] for c in use])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return aid
+    if run_id is None:
+        run_id = store.add_run("train", policy=policy, params=manifest.get("config", {}),
+                               stats=manifest.get("metrics", {}))
+    return store.add_adapter(folder, run_id=run_id, base_model=manifest.get("base", {}).get("name", "?"),
+                             submission_ids=manifest.get("submission_ids", []), policy=policy,
+                             manifest=manifest)
 
 
 def list_adapters(store: Any) -> pl.DataFrame:
-    """The store's ``adapters`` table as polars (empty frame if none registered)."""
-    con = _connection(store)
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                         [ADAPTERS_TABLE]).fetchone()[0]
-    if not exists:
-        return pl.DataFrame()
-    return con.execute(f"SELECT * FROM {ADAPTERS_TABLE} ORDER BY created_at").pl()
+    """The store's ``adapters`` table as polars, newest last."""
+    return store.table(ADAPTERS_TABLE).sort("created_at")
 
 
 def adapter_folders(root: str | Path) -> list[Path]:

@@ -60,9 +60,7 @@ def load_submissions(source: Any, decisions: pl.DataFrame | None = None) -> tupl
         with Store(path) as store:
             return load_submissions(store, decisions)
     if isinstance(source, pl.DataFrame):
-        frame = source
-        if "submission_id" not in frame.columns:
-            raise InputError("training data needs a submission_id column", field="submission_id")
+        frame = with_submission_ids(source)
         if decisions is None and "accepted" in frame.columns:
             decisions = frame.select("submission_id", "accepted")
         return frame, decisions
@@ -74,6 +72,21 @@ def load_submissions(source: Any, decisions: pl.DataFrame | None = None) -> tupl
         return frame, decisions
     raise InputError(f"cannot read training data from a {type(source).__name__}; "
                      "give a Store, a store path or a polars DataFrame")
+
+
+def with_submission_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``submission_id`` (the same content-addressed ids ingestion gives) if missing."""
+    if "submission_id" in frame.columns:
+        return frame
+    if "contributor_id" not in frame.columns:
+        raise InputError("training data needs submission_id or contributor_id", field="contributor_id")
+    from olkit.ingest.hashing import add_ids
+
+    fill = [pl.lit(None, dtype=pl.String).alias(c) for c in ("instruction", "response", "text", "parent_id")
+            if c not in frame.columns]
+    if "datanet" not in frame.columns:
+        fill.append(pl.lit("default").alias("datanet"))
+    return add_ids(frame.with_columns(fill) if fill else frame)
 
 
 def _with_ground_truth(frame: pl.DataFrame) -> pl.DataFrame:
