@@ -7,13 +7,14 @@ lowers the eval item's loss; harmful data (spam, wrong answers) gets negative sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from olkit.attribution.lm import Batch, Checkpoint, encode_frame
+from olkit.attribution.lm import PROMPT_TEMPLATE, Batch, Checkpoint, encode_frame
 from olkit.errors import InputError
 
 TRAIN_COLUMNS = ("submission_id", "contributor_id", "instruction", "response")
@@ -92,16 +93,30 @@ class Attribution:
 
 @dataclass
 class ModelContext:
-    """A trained LoRA model with its tokenizer and (optional) checkpoints, as methods need it."""
+    """A trained LoRA model with its tokenizer and (optional) checkpoints, as methods need it.
+
+    ``encoder`` turns a frame into a :class:`Batch` exactly as training did and ``prompt_format``
+    renders one instruction as the model's prompt; both default to olkit's plain template
+    (:data:`olkit.attribution.lm.PROMPT_TEMPLATE`); adapters from :mod:`olkit.train` use its chat
+    template (see :func:`olkit.attribution.adapters.load_context`).
+    """
 
     model: Any
     tokenizer: Any
     checkpoints: list[Checkpoint] = field(default_factory=list)
     max_length: int = 64
-    _cache: dict = field(default_factory=dict, repr=False)
+    encoder: Callable[[pl.DataFrame], Batch] | None = None
+    prompt_format: Callable[[str], str] | None = None
 
     def batch(self, frame: pl.DataFrame) -> Batch:
+        if self.encoder is not None:
+            return self.encoder(frame)
         return encode_frame(self.tokenizer, frame, max_length=self.max_length)
+
+    def prompt(self, instruction: str) -> str:
+        if self.prompt_format is not None:
+            return self.prompt_format(instruction)
+        return PROMPT_TEMPLATE.format(instruction=instruction)
 
 
 def check_frame(frame: pl.DataFrame, columns: tuple[str, ...], what: str, source: str | None = None) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -107,8 +108,23 @@ class Setup:
     def train_full(self) -> ModelContext:
         """Train on everything (with checkpoints) and return the context methods attribute."""
         result = self.retrain(None, checkpoints=True)
+        self.last_train = result
         return ModelContext(model=self.model, tokenizer=self.lm.tokenizer, checkpoints=result.checkpoints,
                             max_length=self.config.max_length)
+
+    def save_adapter(self, out_dir: str | Path) -> Path:
+        """Train on everything and write a self-contained adapter folder (base, data, checkpoints)."""
+        from dataclasses import asdict
+
+        from olkit.attribution.lm import save_adapter
+
+        ctx = self.train_full()
+        manifest = {"base": {"name": "olkit-attribution-tiny", "family": "llama", "quantization": None},
+                    "seed": self.seed, "config": asdict(self.config),
+                    "metrics": {"loss_first": self.last_train.losses[0], "loss_last": self.last_train.losses[-1]}}
+        return save_adapter(self.model, out_dir, tokenizer=self.lm.tokenizer,
+                            base_model=self.lm.base_model(), manifest=manifest,
+                            checkpoints=ctx.checkpoints, train=self.task.train)
 
 
 @dataclass

@@ -98,6 +98,19 @@ def per_example_loss(model, batch: Batch, *, chunk: int = 64) -> np.ndarray:
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+@torch.no_grad()
+def generate_answer(ctx, instruction: str, *, max_new_tokens: int = 48) -> str:
+    """Greedy answer of ``ctx.model`` to one instruction, in the context's prompt format."""
+    tok = ctx.tokenizer
+    ids = tok(ctx.prompt(instruction), add_special_tokens=False, return_tensors="pt")
+    ctx.model.eval()
+    out = ctx.model.generate(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"],
+                             max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                             eos_token_id=tok.eos_token_id)
+    return tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
 # --------------------------------------------------------------------------------------------
 # LoRA parameters and checkpoints
 # --------------------------------------------------------------------------------------------
@@ -296,13 +309,19 @@ class TinyLM:
 
 
 def save_adapter(model, out_dir: str | Path, *, tokenizer=None, base_model=None, manifest: dict | None = None,
-                 checkpoints: Sequence[Checkpoint] = ()) -> Path:
+                 checkpoints: Sequence[Checkpoint] = (), train: pl.DataFrame | None = None) -> Path:
     """Write an adapter folder in the training contract's layout, atomically.
 
     ``adapter_model.safetensors`` + ``adapter_config.json`` (peft), ``olkit_manifest.json``,
-    ``checkpoints/step-N/`` (peft adapters of the LoRA state at each checkpoint) and, for models
-    that are not on disk elsewhere (the tiny model), ``base/`` with the base model and tokenizer.
+    ``checkpoints/step-N/`` (peft adapter of the LoRA state, ``checkpoint.json`` with step and
+    learning rate, and Adam's preconditioner when known) and, for models that are not on disk
+    elsewhere (the tiny model), ``base/`` with the base model and tokenizer; ``train`` is saved as
+    ``olkit_train.parquet`` so the folder is self-contained for ``olkit attribute``.
     """
+    import shutil
+
+    from safetensors.torch import save_file
+
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -310,24 +329,31 @@ def save_adapter(model, out_dir: str | Path, *, tokenizer=None, base_model=None,
         current = lora_state(model)
         model.save_pretrained(tmp)
         for ck in checkpoints:
+            folder = tmp / "checkpoints" / f"step-{ck.step}"
             load_lora_state(model, ck.state)
-            model.save_pretrained(tmp / "checkpoints" / f"step-{ck.step}")
-            (tmp / "checkpoints" / f"step-{ck.step}" / "olkit_checkpoint.json").write_text(
-                json.dumps({"step": ck.step, "lr": ck.lr}))
+            model.save_pretrained(folder)
+            (folder / "checkpoint.json").write_text(json.dumps({"step": ck.step, "learning_rate": ck.lr}))
+            if ck.precond is not None:
+                save_file({k: v.contiguous() for k, v in ck.precond.items()}, str(folder / PRECOND_FILE))
         load_lora_state(model, current)
         if base_model is not None:
             base_model.save_pretrained(tmp / "base")
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "base" if base_model is not None else tmp)
-        (tmp / "olkit_manifest.json").write_text(json.dumps(manifest or {}, indent=2, default=str))
+        if train is not None:
+            train.write_parquet(tmp / TRAIN_FILE)
+        body = {"format": "olkit-adapter/1", **(manifest or {})}
+        if train is not None and "submission_ids" not in body:
+            body["submission_ids"] = train["submission_id"].to_list()
+        (tmp / "olkit_manifest.json").write_text(json.dumps(body, indent=2, default=str))
         if out.exists():
-            import shutil
-
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+PRECOND_FILE = "olkit_adam_precond.safetensors"
+TRAIN_FILE = "olkit_train.parquet"

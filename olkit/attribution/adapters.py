@@ -1,0 +1,143 @@
+"""Load an adapter folder (and its checkpoints and training data) as a :class:`ModelContext`.
+
+Two layouts are understood:
+
+* adapters written by :func:`olkit.train.qlora.train`: the base model is resolved from the
+  manifest with :func:`olkit.train.models.load_base` and examples are encoded with the training
+  stage's chat template (:func:`olkit.train.data.build_examples`), so gradients are taken on exactly
+  the sequences that were trained on;
+* self-contained folders written by :func:`olkit.attribution.lm.save_adapter` (the tiny model used
+  for ground truth), which carry their base model in ``base/`` and their data in
+  ``olkit_train.parquet``.
+
+Checkpoints in ``checkpoints/step-N/`` become :class:`~olkit.attribution.lm.Checkpoint` objects
+(learning rate from ``checkpoint.json``; Adam's preconditioner when saved).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from olkit.attribution.base import ModelContext
+from olkit.attribution.lm import PRECOND_FILE, TRAIN_FILE, Batch, Checkpoint, load_lora_state, lora_state
+from olkit.errors import InputError
+
+MANIFEST = "olkit_manifest.json"
+
+
+def read_table(path: str | Path, what: str = "file") -> pl.DataFrame:
+    """Read Parquet, JSONL/JSON or CSV into polars; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such {what}", file=str(path))
+    try:
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
+        if path.suffix in (".jsonl", ".ndjson"):
+            return pl.read_ndjson(path)
+        if path.suffix == ".json":
+            return pl.read_json(path)
+        if path.suffix == ".csv":
+            return pl.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - polars raises many types; the user needs the file name
+        raise InputError(f"cannot read {what}: {str(err).splitlines()[0]}", file=str(path)) from None
+    raise InputError(f"unsupported {what} type {path.suffix!r} (use .parquet, .jsonl, .json or .csv)",
+                     file=str(path))
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not (folder / "adapter_config.json").exists():
+        raise InputError("not an adapter folder (no adapter_config.json)", file=str(folder))
+    if not path.exists():
+        raise InputError("not an olkit adapter folder (no olkit_manifest.json)", file=str(folder))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"manifest is not valid JSON: {err.msg}", file=str(path), row=err.lineno) from None
+
+
+def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | None = None,
+                 max_length: int | None = None) -> tuple[ModelContext, pl.DataFrame]:
+    """The trainable peft model of an adapter folder, its checkpoints, and its training rows.
+
+    ``train`` (frame or file) supplies the training submissions when the folder has no
+    ``olkit_train.parquet``; rows are restricted to the manifest's ``submission_ids``.
+    """
+    from peft import PeftModel
+
+    folder = Path(adapter_dir)
+    manifest = read_manifest(folder)
+    if (folder / "base").is_dir():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder / "base")
+        base = AutoModelForCausalLM.from_pretrained(folder / "base", attn_implementation="eager")
+        model = PeftModel.from_pretrained(base, str(folder), is_trainable=True)
+        ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=max_length or 64)
+    else:
+        from olkit.train.data import build_examples, render_prompt
+        from olkit.train.models import load_base
+
+        info = manifest.get("base", {})
+        loaded = load_base(info.get("name") or info.get("source"), quantization=info.get("quantization"),
+                           device="cpu")
+        tokenizer = loaded.tokenizer
+        model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
+        length = max_length or int(manifest.get("config", {}).get("max_length", 256))
+
+        def encoder(frame: pl.DataFrame) -> Batch:
+            ex = build_examples(frame, tokenizer, max_length=length)
+            return Batch(**ex.collate(range(len(ex))))
+
+        ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
+                           prompt_format=lambda q: render_prompt(tokenizer, q))
+    ctx.checkpoints = load_checkpoints(model, folder)
+    frame = _training_rows(folder, manifest, train)
+    return ctx, frame
+
+
+def load_checkpoints(model, folder: Path) -> list[Checkpoint]:
+    """``checkpoints/step-N`` adapters as LoRA states (the model is left at its final state)."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    final = lora_state(model)
+    out = []
+    dirs = sorted((folder / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    try:
+        for d in dirs:
+            weights = d / "adapter_model.safetensors"
+            if not weights.exists():
+                continue
+            set_peft_model_state_dict(model, load_file(str(weights)))
+            info = {}
+            for name in ("checkpoint.json", "olkit_checkpoint.json"):
+                if (d / name).exists():
+                    info = json.loads((d / name).read_text())
+            precond = load_file(str(d / PRECOND_FILE)) if (d / PRECOND_FILE).exists() else None
+            out.append(Checkpoint(int(info.get("step", d.name.split("-")[1])),
+                                  float(info.get("learning_rate", info.get("lr", 1.0))), lora_state(model), precond))
+    finally:
+        load_lora_state(model, final)
+    return out
+
+
+def _training_rows(folder: Path, manifest: dict, train) -> pl.DataFrame:
+    if train is None and (folder / TRAIN_FILE).exists():
+        train = folder / TRAIN_FILE
+    if train is None:
+        raise InputError("the adapter folder has no olkit_train.parquet; pass the training "
+                         "submissions (--train FILE)", file=str(folder))
+    source = str(train) if not isinstance(train, pl.DataFrame) else "<frame>"
+    frame = train if isinstance(train, pl.DataFrame) else read_table(train, "training data")
+    ids = manifest.get("submission_ids")
+    if ids and "submission_id" in frame.columns:
+        frame = frame.filter(pl.col("submission_id").is_in(ids))
+        if frame.height == 0:
+            raise InputError("none of the adapter's submission_ids are in the training data", file=source,
+                             field="submission_id")
+    return frame

@@ -1,0 +1,119 @@
+"""Property tests of olkit.rewards.allocate: conservation, non-negativity, sybils, duplicates."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from olkit.errors import InputError
+from olkit.policy import Policy
+from olkit.rewards import adversary_share, allocate, payout_summary
+
+scores = st.lists(st.floats(-10, 10, allow_nan=False, allow_infinity=False), min_size=1, max_size=30)
+
+
+def _frame(vals, owners, hashes=None):
+    n = len(vals)
+    return pl.DataFrame({
+        "submission_id": [f"s{i}" for i in range(n)],
+        "contributor_id": [f"c{o}" for o in owners],
+        "content_hash": hashes if hashes is not None else [f"h{i}" for i in range(n)],
+        "score": [float(v) for v in vals],
+    })
+
+
+@st.composite
+def attributions(draw):
+    vals = draw(scores)
+    owners = draw(st.lists(st.integers(0, 5), min_size=len(vals), max_size=len(vals)))
+    return _frame(vals, owners)
+
+
+@settings(max_examples=60, deadline=None)
+@given(att=attributions(), budget=st.floats(0.01, 1e6))
+def test_budget_conserved_and_nonnegative(att, budget):
+    pay = allocate(budget, att)
+    assert (pay["payout"] >= 0).all()
+    assert set(pay["contributor_id"]) == set(att["contributor_id"])
+    if (att["score"] > 0).any():
+        assert pay["payout"].sum() == pytest.approx(budget, rel=1e-9)
+    else:  # nothing helped: nothing is paid
+        assert pay["payout"].sum() == 0
+    # negative-only contributors earn nothing
+    neg = att.group_by("contributor_id").agg((pl.col("score") <= 0).all().alias("neg")).filter("neg")
+    assert pay.filter(pl.col("contributor_id").is_in(neg["contributor_id"].to_list()))["payout"].sum() == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(att=attributions(), budget=st.floats(1, 1e6), split=st.lists(st.integers(0, 3), min_size=30, max_size=30),
+       rep=st.floats(0.05, 1.0))
+def test_sybil_split_does_not_raise_total(att, budget, split, rep):
+    """Contributor c0 splits its items among sybil identities with (at most) its own reputation."""
+    owners = att["contributor_id"].to_list()
+    split_owners = [f"c0-sybil{split[i]}" if o == "c0" else o for i, o in enumerate(owners)]
+    sybils = att.with_columns(pl.Series("contributor_id", split_owners))
+    reputation = {c: 0.8 for c in set(owners) | set(split_owners)}
+    reputation["c0"] = rep
+    for c in set(split_owners) - set(owners):
+        reputation[c] = rep  # sybils inherit no better standing
+    before = allocate(budget, att, reputation)
+    after = allocate(budget, sybils, reputation)
+    total_before = before.filter(pl.col("contributor_id") == "c0")["payout"].sum()
+    total_after = after.filter(pl.col("contributor_id").str.starts_with("c0-sybil"))["payout"].sum()
+    assert total_after <= total_before + 1e-6 * budget
+    # and unknown sybils (default reputation 0.5) cannot gain when the original had >= 0.5
+    if rep >= 0.5:
+        fresh = {k: v for k, v in reputation.items() if "sybil" not in k}
+        after2 = allocate(budget, sybils, fresh)
+        assert after2.filter(pl.col("contributor_id").str.starts_with("c0-sybil"))["payout"].sum() \
+            <= total_before + 1e-6 * budget
+
+
+@settings(max_examples=60, deadline=None)
+@given(att=attributions(), budget=st.floats(1, 1e6), copies=st.integers(1, 4), src=st.integers(0, 29))
+def test_duplicates_do_not_earn_twice(att, budget, copies, src):
+    src = src % att.height
+    row = att.row(src, named=True)
+    dup = pl.DataFrame([{**row, "submission_id": f"dup{k}", "contributor_id": "copycat"} for k in range(copies)])
+    with_dups = pl.concat([att, dup])
+    before = allocate(budget, att)
+    after = allocate(budget, with_dups)
+    # the copycat earns nothing (the original was first) and everyone else is paid exactly as before
+    assert after.filter(pl.col("contributor_id") == "copycat")["payout"].sum() == 0
+    merged = before.join(after, on="contributor_id", suffix="_after")
+    np.testing.assert_allclose(merged["payout"], merged["payout_after"], rtol=1e-9, atol=1e-9 * budget)
+    # "split" mode: the content group still earns once in total
+    split = allocate(budget, with_dups, policy=Policy().updated(**{"rewards.params": {"duplicates": "split"}}))
+    assert split["payout"].sum() == pytest.approx(before["payout"].sum(), rel=1e-9, abs=1e-9)
+    group_total = split.filter(pl.col("contributor_id").is_in(["copycat", row["contributor_id"]]))
+    assert group_total["n_items"].sum() >= copies + 1
+
+
+def test_long_frame_and_reputation_weighting():
+    long = pl.DataFrame({"submission_id": ["a", "a", "b", "b"], "contributor_id": ["x", "x", "y", "y"],
+                         "eval_id": ["e1", "e2", "e1", "e2"], "score": [1.0, 2.0, 3.0, 0.0]})
+    pay = allocate(60.0, long)
+    assert dict(zip(pay["contributor_id"], pay["payout"])) == {"x": 30.0, "y": 30.0}
+    pay = allocate(60.0, long, pl.DataFrame({"contributor_id": ["x", "y"], "standing": [1.0, 0.5]}))
+    assert dict(zip(pay["contributor_id"], pay["payout"])) == pytest.approx({"x": 40.0, "y": 20.0})
+    assert payout_summary(pay, ["y"])["adversary_share"] == pytest.approx(1 / 3)
+    assert adversary_share(pay, []) == 0.0
+    acc = allocate(10.0, long, policy=Policy().updated(**{"rewards.rule": "acceptance"}))
+    assert acc["payout"].to_list() == [5.0, 5.0]
+
+
+def test_bad_inputs_name_the_field():
+    att = _frame([1.0, float("nan")], [0, 1])
+    with pytest.raises(InputError, match="score"):
+        allocate(10.0, att)
+    with pytest.raises(InputError, match="contributor_id"):
+        allocate(10.0, pl.DataFrame({"score": [1.0]}))
+    with pytest.raises(InputError, match="reputation"):
+        allocate(10.0, _frame([1.0], [0]), pl.DataFrame({"contributor_id": ["c0"], "reputation": [-1.0]}))
+    with pytest.raises(InputError, match="budget"):
+        allocate(-1.0, _frame([1.0], [0]))
+    with pytest.raises(InputError, match="rule"):
+        allocate(1.0, _frame([1.0], [0]), policy=Policy().updated(**{"rewards.rule": "lottery"}))
