@@ -87,14 +87,24 @@ def _policy_hash(fp: FilterPolicy, full: Policy | None) -> str:
 def prepare_batch(frame: pl.DataFrame, *, source: str = "<frame>") -> pl.DataFrame:
     """Validate and order a submissions frame for filtering.
 
-    Needs ``submission_id`` and content (``instruction``+``response`` or ``text``); missing optional
-    columns are added as nulls.  Ordered by ``created_at`` then ``submission_id`` (first by time wins).
+    Needs content (``instruction``+``response`` or ``text``) and ``submission_id`` (computed with
+    :func:`olkit.ingest.add_ids` when absent); missing optional columns are added as nulls.  Ordered by ``created_at`` then ``submission_id`` (first by time wins).
     """
-    if "submission_id" not in frame.columns:
-        raise InputError("submissions need a 'submission_id' column", file=source, field="submission_id")
     if not ({"response", "text"} & set(frame.columns)):
         raise InputError("submissions need 'instruction'/'response' or 'text' columns", file=source,
                          field="response")
+    if "submission_id" not in frame.columns:
+        # a raw frame (e.g. ``sample_stream()``): content-addressed ids exactly as ingestion makes them
+        from olkit.ingest import add_ids
+
+        if "contributor_id" not in frame.columns:
+            raise InputError("submissions need a 'submission_id' or a 'contributor_id' column", file=source,
+                             field="contributor_id")
+        missing = {c: pl.lit(None, dtype=pl.String) for c in ("instruction", "response", "text", "parent_id")
+                   if c not in frame.columns}
+        if "datanet" not in frame.columns:
+            missing["datanet"] = pl.lit("default")
+        frame = add_ids(frame.with_columns(**missing))
     nulls = frame["submission_id"].null_count()
     if nulls:
         row = int(frame["submission_id"].is_null().arg_max())
@@ -379,6 +389,14 @@ class Pipeline:
         if not ray.is_initialized():
             ray.init(num_cpus=min(2, os.cpu_count() or 1), include_dashboard=False,
                      log_to_driver=False, configure_logging=False)
+        import logging
+
+        import ray.data
+
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = progress
+        for name in ("ray.data", "ray"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         cols = [c for c in batch.columns if c in (*META_COLUMNS, *CONTENT_COLUMNS)]
         n_shards = n_shards or max(2, min(16, batch.height // 2000 + 1))
         row_scores = batch.select("submission_id")
@@ -406,7 +424,7 @@ class Pipeline:
         parts = {f.name: row_scores.select(pl.col(f"^{_re(f.name)}\\..*$")) for f in row_filters}
         for f in tqdm(cross_filters, desc="global scoring", disable=not progress, leave=False):
             t0 = time.perf_counter()
-            parts[f.name] = _checked_scores(f, batch).drop("submission_id")
+            parts[f.name] = _checked_scores(f, batch)
             seconds[f.name] = time.perf_counter() - t0
         return pl.concat([batch.select("submission_id")] + [parts[f.name] for f in self.filters],
                          how="horizontal"), seconds
