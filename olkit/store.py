@@ -53,7 +53,7 @@ GENESIS_HASH = "0" * 64
 
 _DDL: dict[str, str] = {
     "submissions": """
-        submission_id VARCHAR PRIMARY KEY, datanet VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL,
+        submission_id VARCHAR NOT NULL, datanet VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL,
         instruction VARCHAR, response VARCHAR, text VARCHAR, source VARCHAR, source_id VARCHAR,
         license VARCHAR, created_at TIMESTAMPTZ, parent_id VARCHAR, content_hash VARCHAR NOT NULL,
         meta VARCHAR, ingested_at TIMESTAMPTZ NOT NULL, ingest_run VARCHAR NOT NULL""",
@@ -248,6 +248,20 @@ class Store:
             "SELECT * FROM decisions QUALIFY row_number() OVER "
             "(PARTITION BY submission_id ORDER BY decided_at DESC, run_id DESC) = 1 ORDER BY submission_id"
         ).pl()
+
+    def lineage(self) -> pl.DataFrame:
+        """Every submission that names a parent, with the parent resolved inside the store.
+
+        ``parent_id`` may hold a parent's ``submission_id`` or, as files often do, the parent's
+        ``source_id`` in the same datanet; ``parent_submission_id`` is null when the parent is not
+        (yet) in the store.
+        """
+        return self.con.sql(
+            "SELECT c.submission_id, c.contributor_id, c.parent_id, p.submission_id AS parent_submission_id, "
+            "p.contributor_id AS parent_contributor_id, c.source, c.source_id FROM submissions c "
+            "LEFT JOIN submissions p ON p.datanet = c.datanet AND "
+            "(p.submission_id = c.parent_id OR (p.source_id = c.parent_id AND p.source = c.source)) "
+            "WHERE c.parent_id IS NOT NULL ORDER BY c.ingested_at, c.submission_id").pl()
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last event: publish it elsewhere to anchor the whole chain."""
@@ -505,6 +519,10 @@ class Store:
             f"SELECT submission_id, content_hash <> {CONTENT_HASH_SQL} AS content_changed FROM submissions "
             f"WHERE content_hash <> {CONTENT_HASH_SQL} OR submission_id <> {submission_id_sql('content_hash')} "
             "ORDER BY ingested_at, submission_id LIMIT 1").fetchall())
+        dup = _first(self.con.execute("SELECT submission_id, count(*) FROM submissions GROUP BY 1 "
+                                      "HAVING count(*) > 1 ORDER BY 1 LIMIT 1").fetchall())
+        if dup:
+            problems.append(Problem("submissions", f"submission_id={dup[0]}", f"appears {dup[1]} times (inserted by hand)"))
         checked["submissions"] = int(self.con.execute("SELECT count(*) FROM submissions").fetchall()[0][0])
         if bad:
             what = ("its content no longer matches its content_hash (edited)" if bad[1]

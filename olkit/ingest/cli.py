@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from olkit.cli import emit
-from olkit.schema import SUBMISSION_SCHEMA
-
-#: Columns of the sample stream written to the submissions file; the rest is ground truth.
-_SUBMISSION_COLUMNS = tuple(c for c in SUBMISSION_SCHEMA if c not in ("submission_id", "content_hash", "meta",
-                                                                       "ingested_at", "ingest_run", "source"))
+from olkit.ingest.sample_io import write_sample
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,31 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="output file (.parquet, .csv or .jsonl)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_export)
-
-
-def write_sample(out: str | Path, *, contributors: int = 200, seed: int = 0, fmt: str = "jsonl") -> dict:
-    """Write the sample stream to ``out``: submissions file + ``labels.parquet``; return paths and counts."""
-    from olkit.data.sample import sample_stream
-    from olkit.ingest.core import read
-
-    frame = sample_stream(n_contributors=contributors, seed=seed)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    subs = frame.select([c for c in _SUBMISSION_COLUMNS if c in frame.columns])
-    ids = read(subs, progress=False)["submission_id"]
-    truth_cols = [c for c in frame.columns if c not in subs.columns]
-    labels = frame.select("contributor_id", "source_id", *truth_cols).with_columns(ids.alias("submission_id"))
-    labels = labels.rename({"source": "origin"}) if "source" in labels.columns else labels
-    sub_path = out / f"submissions.{fmt}"
-    tmp = sub_path.with_name("." + sub_path.name + ".tmp")
-    subs.write_ndjson(tmp) if fmt == "jsonl" else subs.write_parquet(tmp)
-    tmp.replace(sub_path)
-    labels_path = out / "labels.parquet"
-    tmp = labels_path.with_name(".labels.parquet.tmp")
-    labels.write_parquet(tmp)
-    tmp.replace(labels_path)
-    return {"submissions": str(sub_path), "labels": str(labels_path), "rows": frame.height,
-            "contributors": frame["contributor_id"].n_unique(), "seed": seed}
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -147,10 +147,7 @@ class JsonlReader(Reader):
             raise self.error("the file is empty: no JSON records (one JSON object per line expected)")
 
     def _parse(self, chunk: bytes, first_line: int) -> pl.DataFrame | None:
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise _utf8_error(self.label, chunk, first_line, err) from None
+        # polars validates UTF-8 while parsing; on any error we locate the line ourselves
         nonblank = _nonblank_lines(chunk)
         if nonblank.size == 0:
             return None
@@ -163,6 +160,10 @@ class JsonlReader(Reader):
         return frame.with_columns(pl.Series("_pos", nonblank + first_line, dtype=pl.Int64))
 
     def _locate(self, chunk: bytes, first_line: int, err: Exception | None) -> RecordError:
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return _utf8_error(self.label, chunk, first_line, bad)
         for offset, raw in enumerate(chunk.split(b"\n")):
             if not raw.strip():
                 continue
