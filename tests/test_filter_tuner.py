@@ -97,11 +97,11 @@ def test_margin_table_holds_items_nearest_the_threshold(result, sample):
 def test_export_writes_a_policy_that_loads_back(result, tmp_path):
     tuner = FilterTuner(result, export_path=tmp_path / "tuned.yaml")
     tuner.sliders["relevance.min_similarity"].value = 0.33
-    tuner.sliders["format.min_words"].value = 5
+    tuner.sliders["format.min_words"].value = 7
     tuner.export_button.click()
     loaded = Policy.load(tmp_path / "tuned.yaml")
     assert loaded.filters.relevance.min_similarity == pytest.approx(0.33)
-    assert loaded.filters.format.min_words == 5
+    assert loaded.filters.format.min_words == 7
     assert loaded.version_hash == tuner.policy.version_hash
     assert "tuned.yaml" in tuner.status.value
 

@@ -1,0 +1,233 @@
+"""Model-based filters on real models: SmolLM2 synthetic-text detection, MiniLM relevance and quality.
+
+SmolLM2 is loaded once per session (``olkit.filters.synthetic._load_lm`` is cached); LM features
+are cached on disk by content hash in a per-session folder, so each item is scored once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from olkit.data.sample import external_eval_set, sample_stream
+from olkit.errors import InputError
+from olkit.filters.config import FilterPolicy
+from olkit.filters.embeddings import EmbeddingCache
+from olkit.filters.quality import QualityFilter, QualityModel, default_model, fit_quality
+from olkit.filters.relevance import RelevanceFilter
+from olkit.filters.synthetic import (
+    FEATURES,
+    LMFeatureExtractor,
+    SyntheticFilter,
+    SyntheticTextClassifier,
+    auroc,
+    default_classifier,
+)
+
+N_SYN, N_HUMAN = 40, 50  # per evaluation set: enough for a stable AUROC, cheap enough for CI
+
+
+def _balanced(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    syn = frame.filter(pl.col("label") == "synthetic")
+    hum = frame.filter(pl.col("label") == "genuine")
+    out = pl.concat([syn.sample(min(N_SYN, syn.height), seed=seed), hum.sample(min(N_HUMAN, hum.height), seed=seed)])
+    return out.with_columns(pl.col("source_id").alias("submission_id"))
+
+
+@pytest.fixture(scope="session")
+def lm_extractor(tmp_path_factory) -> LMFeatureExtractor:
+    return LMFeatureExtractor(cache=tmp_path_factory.mktemp("lm_features"), show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def stream() -> pl.DataFrame:
+    return sample_stream(n_contributors=200, seed=0)
+
+
+@pytest.fixture(scope="session")
+def heldout_lm(stream) -> pl.DataFrame:
+    return _balanced(stream.filter(pl.col("split") == "heldout"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def external_lm() -> pl.DataFrame:
+    return _balanced(external_eval_set(seed=0), seed=2)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> EmbeddingCache:
+    return EmbeddingCache(show_progress=False)
+
+
+# -- synthetic-text detection ----------------------------------------------------------------
+
+def test_lm_features_are_finite_cached_and_deterministic(lm_extractor, heldout_lm):
+    few = heldout_lm.head(6)
+    feats = lm_extractor.transform(few["instruction"].to_list(), few["response"].to_list())
+    assert feats.columns == list(FEATURES)
+    x = feats.to_numpy()
+    assert np.isfinite(x).all()
+    assert (x[:, FEATURES.index("top10_rate")] >= x[:, FEATURES.index("top1_rate")]).all()
+    assert np.allclose(x[:, FEATURES.index("log_ppl")], -x[:, FEATURES.index("mean_logprob")])
+    computed = lm_extractor.n_computed
+    again = lm_extractor.transform(few["instruction"].to_list(), few["response"].to_list())
+    assert lm_extractor.n_computed == computed  # served from the disk cache
+    assert np.allclose(again.to_numpy(), x)
+    # a fresh extractor without cache recomputes the same numbers (batch composition does not matter)
+    fresh = LMFeatureExtractor(cache=False, batch_size=4, show_progress=False)
+    assert np.allclose(fresh.transform(few["instruction"].to_list()[:3], few["response"].to_list()[:3]).to_numpy(),
+                       x[:3], atol=1e-3)
+
+
+@pytest.mark.parametrize("which", ["heldout", "external"])
+def test_shipped_detector_auroc_at_least_085(which, lm_extractor, heldout_lm, external_lm):
+    frame = heldout_lm if which == "heldout" else external_lm
+    assert frame.filter(pl.col("label") == "synthetic").height >= 20
+    f = SyntheticFilter(extractor=lm_extractor)
+    scores = f.score(frame)
+    value = auroc(frame["label"] == "synthetic", scores["synthetic.prob"])
+    print(f"synthetic AUROC {which}: {value:.3f} (n={frame.height})")
+    assert value >= 0.85
+    # calibrated probabilities: the default threshold keeps most human items
+    decided = f.decide(scores, FilterPolicy()).join(frame.select("submission_id", "label"), on="submission_id")
+    human_rejected = decided.filter(pl.col("label") == "genuine")["passed"].not_().mean()
+    assert human_rejected <= 0.10
+    assert set(decided.filter(~pl.col("passed"))["reason_code"]) <= {"synthetic.machine_generated"}
+
+
+def test_detector_fit_save_load_roundtrip(lm_extractor, heldout_lm, tmp_path):
+    feats = lm_extractor.transform(heldout_lm["instruction"].to_list(), heldout_lm["response"].to_list())
+    y = (heldout_lm["label"] == "synthetic").to_numpy()
+    clf = SyntheticTextClassifier(seed=3).fit(feats, y)
+    assert clf.metadata["cv_auroc"] >= 0.85  # out-of-fold, so not a training-set number
+    p = clf.predict_proba(feats)
+    assert ((p >= 0) & (p <= 1)).all()
+    path = clf.save(tmp_path / "det.json")
+    back = SyntheticTextClassifier.load(path)
+    assert np.allclose(back.predict_proba(feats), p, atol=1e-5)
+    # same seed, same model
+    assert np.allclose(SyntheticTextClassifier(seed=3).fit(feats, y).coef_, clf.coef_)
+    # a broken model file is a clear input error naming the file
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kind": "olkit.synthetic_text_classifier", "features": ["a"]}))
+    with pytest.raises(InputError, match="bad.json"):
+        SyntheticTextClassifier.load(bad)
+    with pytest.raises(InputError, match="kind"):
+        SyntheticTextClassifier.from_dict({"kind": "something else"})
+
+
+def test_shipped_models_are_small_and_documented():
+    clf = default_classifier()
+    assert clf.features == FEATURES
+    assert clf.metadata["heldout_auroc"] >= 0.85 and clf.metadata["external_auroc"] >= 0.85
+    q = default_model()
+    assert q.metadata["heldout_auroc"] >= 0.85
+
+
+EDGE_TEXTS = ["", "   ", "a", "x" * 1_000_000, "日本語の文章です。" * 50, "Ελληνικά κείμενα", "🙂" * 200,
+              "\x00\ufffd control", None]
+
+
+def test_model_filters_never_crash_on_edge_inputs(lm_extractor, embedder):
+    n = len(EDGE_TEXTS)
+    batch = pl.DataFrame({"submission_id": [f"e{i}" for i in range(n)],
+                          "instruction": ["What is this?"] * (n - 1) + [None],
+                          "response": EDGE_TEXTS}, schema={"submission_id": pl.String, "instruction": pl.String,
+                                                           "response": pl.String})
+    for f in (SyntheticFilter(extractor=lm_extractor), RelevanceFilter(embedder=embedder),
+              QualityFilter(embedder=embedder)):
+        scores = f.score(batch)
+        assert scores.height == n and scores["submission_id"].to_list() == batch["submission_id"].to_list()
+        d = f.decide(scores, FilterPolicy())
+        assert d.columns == ["submission_id", "passed", "score", "reason_code"]
+        # empty responses are not the model filters' business: they pass (format rejects them)
+        assert d.filter(pl.col("submission_id").is_in(["e0", "e1", "e8"]))["passed"].all()
+        assert f.score(batch.head(0)).height == 0
+
+
+# -- relevance and quality (MiniLM) ----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def minilm_eval(stream) -> dict[str, pl.DataFrame]:
+    ext = external_eval_set(seed=0)
+    keep = ["genuine", "off_topic", "low_effort", "spam"]
+    out = {}
+    for name, frame, seed in (("heldout", stream.filter(pl.col("split") == "heldout"), 3), ("external", ext, 4)):
+        parts = [frame.filter(pl.col("label") == lab).sample(min(60 if lab == "genuine" else 30,
+                                                                  frame.filter(pl.col("label") == lab).height),
+                                                              seed=seed) for lab in keep]
+        out[name] = pl.concat(parts).with_columns(pl.col("source_id").alias("submission_id"))
+    return out
+
+
+@pytest.mark.parametrize("which", ["heldout", "external"])
+def test_relevance_catches_off_topic_and_spares_genuine(which, minilm_eval, embedder):
+    frame = minilm_eval[which]
+    f = RelevanceFilter(embedder=embedder)
+    scores = f.score(frame)
+    d = f.decide(scores, FilterPolicy()).join(frame.select("submission_id", "label"), on="submission_id")
+    rate = dict(d.group_by("label").agg(pl.col("passed").not_().mean()).rows())
+    print(which, "relevance rejection by label", rate)
+    assert rate["genuine"] <= 0.10
+    assert rate["off_topic"] >= 0.5
+    sub = d.filter(pl.col("label").is_in(["genuine", "off_topic"]))
+    assert auroc(sub["label"] == "off_topic", -sub["score"]) >= 0.85
+    # a stricter policy rejects a superset (decisions are monotone in the threshold)
+    strict = f.decide(scores, FilterPolicy.model_validate({"relevance": {"min_similarity": 0.3}}))
+    assert (strict["passed"] <= f.decide(scores, FilterPolicy())["passed"]).all()
+
+
+def test_embedding_cache_embeds_each_text_once(minilm_eval, embedder):
+    frame = minilm_eval["heldout"].head(20)
+    cache = EmbeddingCache(embedder.encoder, show_progress=False)
+    RelevanceFilter(embedder=cache).score(frame)
+    encoded = cache.n_encoded
+    assert encoded == len(set(frame["instruction"].to_list() + frame["response"].to_list()) - {""})
+    QualityFilter(embedder=cache).score(frame)  # same texts: nothing new to embed
+    assert cache.n_encoded == encoded
+    v = cache.embed(["hello world", "hello world"])
+    assert np.allclose(v[0], v[1]) and np.isclose(np.linalg.norm(v[0]), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["heldout", "external"])
+def test_shipped_quality_model_ranks_genuine_above_junk(which, minilm_eval, embedder):
+    frame = minilm_eval[which]
+    f = QualityFilter(embedder=embedder)
+    scores = f.score(frame).join(frame.select("submission_id", "label"), on="submission_id")
+    value = auroc(scores["label"] == "genuine", scores["quality.score"])
+    print(which, "quality AUROC", round(value, 3))
+    assert value >= 0.85
+    d = f.decide(scores, FilterPolicy()).join(frame.select("submission_id", "label"), on="submission_id")
+    assert d.filter(pl.col("label") == "genuine")["passed"].not_().mean() <= 0.10
+
+
+def test_fit_quality_is_seeded_and_learns(minilm_eval, embedder, tmp_path):
+    train = minilm_eval["heldout"]
+    m1 = fit_quality(train, seed=0, embedder=embedder)
+    m2 = fit_quality(train, seed=0, embedder=embedder)
+    assert np.allclose(m1.coef_, m2.coef_)
+    assert m1.metadata["cv_auroc"] >= 0.8
+    back = QualityModel.load(m1.save(tmp_path / "q.json"))
+    X = QualityModel.featurize(train, embedder)
+    assert np.allclose(back.predict_proba(X), m1.predict_proba(X), atol=1e-5)
+    with pytest.raises(InputError, match="label"):
+        fit_quality(train.drop("label"), embedder=embedder)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=4))
+def test_relevance_and_quality_total_on_any_text(embedder, texts):
+    batch = pl.DataFrame({"submission_id": [f"h{i}" for i in range(len(texts))],
+                          "instruction": texts[::-1], "response": texts})
+    for f in (RelevanceFilter(embedder=embedder), QualityFilter(embedder=embedder)):
+        s = f.score(batch)
+        assert s.height == len(texts)
+        col = s.columns[1]
+        vals = s[col].drop_nulls().to_numpy()
+        assert np.isfinite(vals).all()
+        assert f.decide(s, FilterPolicy())["passed"].dtype == pl.Boolean
