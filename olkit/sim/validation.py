@@ -146,7 +146,7 @@ class ContentValidator:
         if pool is None:
             from olkit.sim.content import build_pool
 
-            pool = build_pool(n_per_label=cfg.content_pool, seed=cfg.seed)
+            pool = build_pool(n_per_label=cfg.content_pool, seed=0)  # the data; sampling uses the run seed
         self.offset, self.size = pool["offset"], pool["size"]
         self.accept, self.abuse, self.score = pool["accepted"], pool["abuse"], pool["score"]
 
