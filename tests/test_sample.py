@@ -268,3 +268,45 @@ def test_honest_answers_are_not_near_duplicates_of_each_other(stream: pl.DataFra
         sets[sid] = sh
         lsh.insert(sid, m)
     assert close_pairs <= honest.height // 200, close_pairs
+
+
+def test_shipped_corpora_are_clean_and_sorted() -> None:
+    qa = stdlib_qa()
+    assert qa.height > 1500 and qa["question_id"].is_unique().all()
+    assert qa["question_id"].is_sorted()
+    assert set(qa["license"]) == {"PSF-2.0"}
+    answers = qa["answer"].to_list()
+    assert all(">>>" not in a and len(tokens(a)) >= 15 for a in answers)
+    assert qa["answer"].is_unique().all()
+    firsts = qa["answer"].str.split("\n\n").list.first()
+    assert firsts.is_unique().all()
+    ml = pl.read_parquet(data_dir() / "multilingual.parquet")
+    assert ml["text"].is_unique().all()
+    assert ml["lang"].n_unique() >= 12
+    assert set(ml.filter(pl.col("group") == "sample")["domain"]).isdisjoint(
+        ml.filter(pl.col("group") == "external")["domain"])
+
+
+def test_docstring_cleaning_keeps_prose_only() -> None:
+    import importlib.util
+    import json as json_module
+
+    spec = importlib.util.spec_from_file_location(
+        "extract_corpora", data_dir() / "scripts" / "extract_corpora.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = """Frobnicate the given widget twice.
+
+    This paragraph explains, in words, what the function does for its caller.
+
+        >>> frobnicate(1)
+        2
+
+    :param x: ignored
+    """
+    out = mod.clean_docstring(doc)
+    assert out == ("Frobnicate the given widget twice.\n\n"
+                   "This paragraph explains, in words, what the function does for its caller.")
+    real = mod.clean_docstring(json_module.dumps.__doc__)
+    assert real.startswith("Serialize ``obj`` to a JSON formatted ``str``.")
+    assert ">>>" not in real and "\n\n" in real

@@ -13,6 +13,13 @@ Regenerate (about 10 minutes on 2 CPU cores)::
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python data/scripts/generate_synthetic.py
 
+On a busy machine, run the two batches as two single-threaded processes and concatenate
+(sample first)::
+
+    for b in sample external; do nice -n 10 .venv/bin/python data/scripts/generate_synthetic.py \
+        --only $b --threads 1 --out /tmp/syn-$b.jsonl & done; wait
+    cat /tmp/syn-sample.jsonl /tmp/syn-external.jsonl > data/synthetic_answers.jsonl
+
 Output is written atomically.  Sampling is seeded, but generated text can differ across
 torch versions/CPUs; the shipped file is the reference.
 """
@@ -109,11 +116,13 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(BATCHES), help="generate one batch (for a test)")
     parser.add_argument("--limit", type=int, help="answers per batch (for a quick test)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads (1 is faster on a busy machine: no spinning)")
     args = parser.parse_args()
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     path = smollm2_path()
     tok = AutoTokenizer.from_pretrained(path)
     tok.padding_side = "left"

@@ -174,7 +174,7 @@ def external_eval_set(seed: int = 0, n_items: int = 1000) -> pl.DataFrame:
     syn = synthetic_answers("external")
     syn = syn.filter(pl.col("question_id").is_in(qa["question_id"].implode()))
     counts[lab_names.index("synthetic")] = min(counts[lab_names.index("synthetic")], syn.height)
-    counts[lab_names.index("genuine")] = min(counts[lab_names.index("genuine")], int(0.4 * n_qa))
+    counts[lab_names.index("genuine")] = min(counts[lab_names.index("genuine")], n_qa // 2)
     labels = np.repeat([LABELS.index(x) for x in lab_names], counts)
     n = len(labels)
     # originals first in time, then copies after them; everything else interleaved
