@@ -85,15 +85,14 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.multiply(a, b).sum())
 
 
-def _gini_with_zeros(positive: np.ndarray, n: int) -> float:
-    """Gini of ``n`` values of which ``positive`` are the non-zero ones (the rest are zeros)."""
-    total = positive.sum()
-    if n <= 0 or total <= 0:
+def _gini_sorted(x: np.ndarray) -> float:
+    """Gini coefficient of ascending-sorted non-negative values (same formula as ``rewards.gini``)."""
+    n = x.size
+    total = x.sum()
+    if n == 0 or total <= 0:
         return 0.0
-    x = np.sort(positive)
-    z = n - x.size
-    ranks_dot = float((np.arange(z + 1, n + 1, dtype=float) * x).sum())
-    return 2.0 * ranks_dot / (n * total) - (n + 1.0) / n
+    # sum_i i * x_(i) equals the sum of the suffix sums of x
+    return float(2.0 * np.cumsum(x[::-1]).sum() / (n * total) - (n + 1.0) / n)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -180,6 +179,9 @@ class Simulation:
         self.F = slice(int(f_idx[0]), int(f_idx[-1]) + 1) if self.nf else slice(0, 0)
         self.R = slice(int(r_idx[0]), int(r_idx[-1]) + 1) if self.nr else slice(0, 0)
         self.farmer_strats = np.asarray(FARMER_STRATEGIES, dtype=np.int64)
+        m = self.multi
+        contiguous = m.size and int(m[-1]) - int(m[0]) + 1 == m.size
+        self.multi_sel = slice(int(m[0]), int(m[-1]) + 1) if contiguous else m
         # per-agent constants reused every epoch
         self.inv_vol = 1.0 / np.maximum(self.volume0, 1)
         self.inv_vol_unit = self.inv_vol / self.unit
@@ -204,7 +206,7 @@ class Simulation:
 
         # 1. decide: honest agents experiment with probability `explore`; farmers pick a strategy
         kind = self.fixed_kind.copy()
-        kind[H] = np.where(rng.random(self.nh) < self.explore, EXPERIMENT, SAFE)
+        kind[H] = rng.random(self.nh) < self.explore  # EXPERIMENT == 1, SAFE == 0 (no np.where)
         pick = None
         if self.nf:
             logits = self.farmer_v / cfg.farmer_temperature
@@ -213,13 +215,13 @@ class Simulation:
             pick = (rng.random(self.nf)[:, None] * cum[:, -1:] > cum).sum(1)
             kind[F] = self.farmer_strats[pick]
         # 2. submit: true quality of each agent's batch
-        p_good = np.where(kind == EXPERIMENT, self.exp_success, self.skill * (kind == SAFE))
+        p_good = self.skill * (kind == SAFE)
+        p_good += self.exp_success * (kind == EXPERIMENT)
         good = rng.random(n) < p_good
         volume = self.volume0 * active
         code = kind * 2 + good
         # 3. validation layer
-        multi = self.multi[active[self.multi]] if self.multi.size else self.multi
-        ver = self.validator(rng, code, volume, multi, self.ring)
+        ver = self.validator(rng, code, volume, self.multi_sel, self.ring)
         accepted, abuse = ver.accepted, ver.abuse
         # 4. reputation
         ev = EpochEvents(submitted=volume, accepted=accepted, abuse=abuse, score=ver.score,
@@ -347,8 +349,8 @@ class Simulation:
         if n_adv:
             rec["standing_adversary"][t] = _dot(adv_act, standing[A]) / n_adv
         n_active = n_h + n_adv
-        positive = reward[reward > 0]  # inactive agents are paid nothing: only sort the payees
-        rec["gini"][t] = _gini_with_zeros(positive, n_active)
+        # inactive agents are paid nothing: the active ones are the top n_active of the sorted payouts
+        rec["gini"][t] = _gini_sorted(np.sort(reward)[self.n - n_active:]) if n_active else 0.0
         if self.nf:
             rec["farmer_genuine_share"][t] = np.count_nonzero(code[self.F] // 2 == SAFE) / self.nf
         w = self.cfg.newcomer_window

@@ -53,19 +53,24 @@ class Verdicts:
     agreement: np.ndarray | None = None
 
 
-def _count(rng: np.random.Generator, volume: np.ndarray, p: np.ndarray, multi: np.ndarray) -> np.ndarray:
-    """Per agent, how many of ``volume`` items pass with probability ``p`` (Bernoulli for 1 item)."""
-    out = (rng.random(len(p)) < p).astype(np.int64) * (volume > 0)
-    if multi.size:
-        # Sum of Bernoulli draws (exact binomial; ~20x faster than Generator.binomial for small n).
-        vol = volume[multi]
-        width = int(vol.max()) if vol.size else 0
-        if width > 0:
-            hits = rng.random((multi.size, width)) < p[multi][:, None]
-            hits &= np.arange(width)[None, :] < vol[:, None]
-            out[multi] = hits.sum(1)
-        else:
-            out[multi] = 0
+def _count(rng: np.random.Generator, volume: np.ndarray, p: np.ndarray, multi: np.ndarray | slice
+           ) -> np.ndarray:
+    """Per agent, how many of ``volume`` items pass with probability ``p``.
+
+    One Bernoulli draw per agent (exact for ``volume`` 0 or 1); the agents in ``multi`` (index array
+    or slice of those whose volume may exceed 1) get a sum of ``volume`` Bernoulli draws, an exact
+    binomial that is ~20x faster than ``Generator.binomial`` for small counts.
+    """
+    out = (rng.random(len(p)) < p) * volume
+    vol = volume[multi]
+    if vol.size:
+        width = int(vol.max())
+        if width > 1:
+            pm = p[multi]
+            count = np.zeros(vol.size, dtype=out.dtype)
+            for j in range(width):  # a loop over item slots (<= max volume), not over agents
+                count += (rng.random(vol.size) < pm) & (vol > j)
+            out[multi] = count
     return out
 
 
@@ -157,6 +162,8 @@ class ContentValidator:
                  multi: np.ndarray, ring: np.ndarray) -> Verdicts:
         idx = self._draw(rng, code)
         active = volume > 0
+        multi = np.arange(len(code))[multi]
+        multi = multi[volume[multi] > 1]
         accepted = (self.accept[idx] & active).astype(np.int64)
         abuse = (~self.accept[idx] & self.abuse[idx] & active).astype(np.int64)
         score = self.score[idx].astype(float)
