@@ -273,6 +273,9 @@ def test_reader_errors(tmp_path) -> None:
     (tmp_path / "arr.jsonl").write_text('{"contributor_id": "a", "text": "x"}\n[1, 2]\n')
     with pytest.raises(InputError, match=r"line 2: expected a JSON object"):
         read(tmp_path / "arr.jsonl")
+    (tmp_path / "ragged.csv").write_text('contributor_id,instruction\na,"two\nlines"\nb,c,d\n')
+    with pytest.raises(InputError, match=r"ragged.csv, line 4: expected 2 fields \(as in the header\), found 3"):
+        read(tmp_path / "ragged.csv")
     with pytest.raises(InputError, match="frame is empty"):
         read(pl.DataFrame(schema={"contributor_id": pl.String, "text": pl.String}))
 

@@ -32,11 +32,10 @@ import duckdb
 import polars as pl
 from tqdm.auto import tqdm
 
-from olkit.errors import InputError
 from olkit.ingest.hashing import CONTENT_HASH_SQL, connect_memory, submission_id_sql
 from olkit.ingest.mapping import ColumnMap
 from olkit.ingest.normalize import normalize_id_expr, normalize_series
-from olkit.ingest.readers import DEFAULT_BATCH_BYTES, Reader, open_source
+from olkit.ingest.readers import DEFAULT_BATCH_BYTES, FrameReader, JsonlReader, Reader, open_source
 from olkit.schema import SUBMISSION_SCHEMA
 
 if TYPE_CHECKING:
@@ -142,8 +141,9 @@ def iter_prepared(sources: Any, mapping: Any = None, datanet: str | None = None,
     names = list(names) if names is not None else [None] * len(items)
     readers = [open_source(s, name=n, batch_bytes=batch_bytes) for s, n in zip(items, names, strict=True)]
     for reader in readers:
-        total = reader.size_hint
-        unit = "B" if reader.unit == "line" and total is not None and not hasattr(reader, "frame") else "rows"
+        by_bytes = isinstance(reader, JsonlReader) and not reader.path.name.endswith(".gz")
+        unit = "B" if by_bytes else "rows"
+        total = reader.size_hint if by_bytes or isinstance(reader, FrameReader) else None
         with tqdm(total=total, desc=f"ingest {reader.label}"[:60], unit=unit, unit_scale=True,
                   disable=not progress, leave=False) as bar:
             for raw in reader.batches():
@@ -217,4 +217,4 @@ def ingest(sources: Any, store: Store, mapping: Any = None, datanet: str | None 
                         sources=list(per_source.values()), seconds=round(time.perf_counter() - start, 3))
 
 
-__all__ = ["IngestResult", "InputError", "ingest", "read", "prepare_batch", "finalize_sql", "iter_prepared"]
+__all__ = ["IngestResult", "ingest", "read", "prepare_batch", "finalize_sql", "iter_prepared"]

@@ -246,7 +246,7 @@ def _coerce(out: pl.DataFrame, raw: pl.DataFrame, exprs: dict[str, pl.Expr], fil
         elif dtype == pl.String:
             continue
         elif dtype.is_nested() or isinstance(dtype, pl.Object):
-            bad = out.with_row_index("_i").filter(pl.col(name).is_not_null())
+            bad = out.filter(pl.col(name).is_not_null())
             where = int(bad["_pos"][0]) if "_pos" in bad.columns and bad.height else None
             raise InputError(f"expected text but found {dtype} values", file=file, row=where, field=name)
         else:

@@ -238,7 +238,7 @@ class CsvReader(Reader):
         try:
             frame = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
         except Exception as err:  # noqa: BLE001
-            raise self.error(f"not a valid CSV file: {str(err).splitlines()[0]}") from None
+            raise self._locate(data, sep, err) from None
         if frame.height == 0:
             raise self.error("the file has a header but no rows")
         self.info["records"] = frame.height
@@ -246,6 +246,22 @@ class CsvReader(Reader):
         frame = frame.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("_pos"))
         for start in range(0, frame.height, self.batch_rows):
             yield frame.slice(start, self.batch_rows)
+
+
+    def _locate(self, data: bytes, sep: str, err: Exception) -> RecordError:
+        """Find the first malformed CSV row with the csv module (error path only)."""
+        import csv
+
+        rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep, strict=True)
+        try:
+            header = next(rows)
+            for row in rows:
+                if len(row) != len(header):
+                    return self.error(f"expected {len(header)} fields (as in the header), found {len(row)}",
+                                      rows.line_num)
+        except csv.Error as bad:
+            return self.error(f"not valid CSV: {bad}", rows.line_num)
+        return self.error(f"not a valid CSV file: {str(err).splitlines()[0]}")
 
 
 @dataclass
