@@ -64,7 +64,7 @@ class EpochEvents:
     marks abuse: spam, machine text, duplicates, as opposed to an honest quality failure).
     ``score`` is the mean validator score in ``[0, 1]`` of the contributor's items (ignored where
     ``submitted == 0``).  ``reset`` marks slots that got a new identity this epoch (their state
-    restarts from the newcomer prior).  ``group`` holds an observable group id per contributor
+    restarts from the newcomer prior): a boolean mask or an array of indices.  ``group`` holds an observable group id per contributor
     (-1: none) for correlation-aware slashing.  Validator-level information, for the rules that need
     it (``eigentrust``, ``yuma``): ``approvals`` and ``reviews`` (``V x n``: how many of ``j``'s items
     validator ``v`` approved / reviewed), ``agreement`` (``V``: share of ``v``'s votes that matched
@@ -110,7 +110,7 @@ class Rule:
 
 
 def _reset(arr: np.ndarray, reset: np.ndarray | None, value: float | np.ndarray) -> np.ndarray:
-    if reset is None or not reset.any():
+    if reset is None or (reset.dtype == bool and not reset.any()) or reset.size == 0:
         return arr
     out = arr.copy()
     if out.ndim == 1:
@@ -133,7 +133,9 @@ def _ar_update(s: State, e: EpochEvents, p: dict[str, Any]) -> State:
 
 def _ar_standing(s: State, p: dict[str, Any]) -> np.ndarray:
     a, b = p["prior_accepts"], p["prior_rejects"]
-    den = s["submitted"] + a + b
+    den = s["submitted"] + (a + b)
+    if a + b > 0:  # the denominator is positive everywhere
+        return (s["accepted"] + a) / den
     return np.divide(s["accepted"] + a, den, out=np.full_like(den, 0.5), where=den > 0)
 
 

@@ -85,14 +85,17 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.multiply(a, b).sum())
 
 
-def _gini_sorted(x: np.ndarray) -> float:
-    """Gini coefficient of ascending-sorted non-negative values (same formula as ``rewards.gini``)."""
+def _gini_sorted(x: np.ndarray, ranks: np.ndarray | None = None) -> float:
+    """Gini of ascending-sorted non-negative values: ``2 sum_i i x_(i) / (n sum x) - (n + 1) / n``.
+
+    ``ranks`` may pass a precomputed ``1..n`` (same dtype as ``x``) to save an allocation.
+    """
     n = x.size
-    total = x.sum()
+    total = float(x.sum(dtype=np.float64))
     if n == 0 or total <= 0:
         return 0.0
-    # sum_i i * x_(i) equals the sum of the suffix sums of x
-    return float(2.0 * np.cumsum(x[::-1]).sum() / (n * total) - (n + 1.0) / n)
+    r = ranks if ranks is not None else np.arange(1, n + 1, dtype=x.dtype)
+    return float(2.0 * float(np.multiply(x, r).sum(dtype=np.float64)) / (n * total) - (n + 1.0) / n)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -123,7 +126,7 @@ class Simulation:
         self.skill = col["skill"][self.arch]
         self.exp_success = col["exp_success"][self.arch]
         self.explore0 = col["explore"][self.arch]
-        self.volume0 = col["volume"][self.arch].astype(np.int64)
+        self.volume0 = col["volume"][self.arch]  # float: counts stay exact, and no int->float casts
         self.fixed_kind = col["kind"][self.arch].astype(np.int64)
         self.farmer = self.fixed_kind == -2
         self.farmer_idx = np.flatnonzero(self.farmer)
@@ -144,7 +147,7 @@ class Simulation:
         self.next_identity = n
         self.join_epoch = np.zeros(n, dtype=np.int64)
         self.newcomer = np.zeros(n, dtype=bool)
-        self.reset = np.zeros(n, dtype=bool)
+        self.reset: np.ndarray | None = None  # indices of slots with a new identity
         self.farmer_v = np.zeros((self.farmer_idx.size, len(FARMER_STRATEGIES)))
         self.income_ema = np.ones(n)  # in fair shares; starts at "break even"
         self.cost_ema = np.ones(n)
@@ -182,6 +185,10 @@ class Simulation:
         m = self.multi
         contiguous = m.size and int(m[-1]) - int(m[0]) + 1 == m.size
         self.multi_sel = slice(int(m[0]), int(m[-1]) + 1) if contiguous else m
+        self.ranks32 = np.arange(1, n + 1, dtype=np.float32)
+        self.skill_h = self.skill[self.H].copy()
+        self.exp_delta_h = self.exp_success[self.H] - self.skill_h
+        self.honest_single = bool((self.volume0[self.H] <= 1).all())
         # per-agent constants reused every epoch
         self.inv_vol = 1.0 / np.maximum(self.volume0, 1)
         self.inv_vol_unit = self.inv_vol / self.unit
@@ -215,8 +222,10 @@ class Simulation:
             pick = (rng.random(self.nf)[:, None] * cum[:, -1:] > cum).sum(1)
             kind[F] = self.farmer_strats[pick]
         # 2. submit: true quality of each agent's batch
-        p_good = self.skill * (kind == SAFE)
-        p_good += self.exp_success * (kind == EXPERIMENT)
+        p_good = np.zeros(n)
+        p_good[H] = self.skill_h + self.exp_delta_h * kind[H]  # kind[H] is 0 (safe) or 1 (experiment)
+        if self.nf:
+            p_good[F] = self.skill[F] * (kind[F] == SAFE)
         good = rng.random(n) < p_good
         volume = self.volume0 * active
         code = kind * 2 + good
@@ -234,7 +243,7 @@ class Simulation:
         if self.any_reset:
             before = before.copy()
             before[self.reset] = standing[self.reset]
-            self.reset[:] = False
+            self.reset = None
             self.any_reset = False
         # 5. rewards
         budget = float(self.budgets[t])
@@ -265,7 +274,7 @@ class Simulation:
         self.cum_cost += cost
 
         # metrics (before anyone leaves, on what happened this epoch)
-        self._record(t, budget, code, volume, accepted, reward, standing, h_act)
+        self._record(t, budget, kind, good, code, volume, accepted, reward, standing, h_act)
 
         # 7. honest agents leave (retention hazard), newcomers arrive in empty honest slots
         ratio = self.income_ema[H] / np.maximum(self.cost_ema[H], 1e-9)
@@ -283,23 +292,21 @@ class Simulation:
         if n_wash:
             self.cum_cost[R] += wash_r * (cfg.identity_cost * self.unit)
         if n_arrive or n_wash:
-            fresh = np.zeros(n, dtype=bool)
-            fresh[H] = arrive_h
-            if self.nr:
-                fresh[R] = wash_r
-            k = n_arrive + n_wash
+            # integer indices of the (few) fresh slots: cheaper than boolean masks over all agents
+            ia = np.flatnonzero(arrive_h)  # honest slots start at 0
+            fresh = np.concatenate([ia, self.R.start + np.flatnonzero(wash_r)]) if n_wash else ia
+            k = fresh.size
             self.identity[fresh] = self.next_identity + np.arange(k)
             self.next_identity += k
             self.join_epoch[fresh] = t + 1
-            self.initial &= ~fresh
-            self.newcomer[H] |= arrive_h
-            active[H] |= arrive_h
+            self.initial[fresh] = False
+            self.newcomer[ia] = True
+            active[ia] = True
             self.reset = fresh
             self.any_reset = True
-            fh = fresh[H]
-            self.v_exp[fh] = 0.0
-            self.v_safe[fh] = 0.0
-            self.explore[fh] = self.explore0[fh]
+            self.v_exp[ia] = 0.0
+            self.v_safe[ia] = 0.0
+            self.explore[ia] = self.explore0[ia]
             for arr, value in ((self.income_ema, 1.0), (self.cost_ema, 1.0), (self.reject_ema, 0.0)):
                 arr[fresh] = value
         self.arrivals[t + 1] = n_arrive
@@ -307,7 +314,8 @@ class Simulation:
         self.standing = standing
         self.t += 1
 
-    def _record(self, t: int, budget: float, code: np.ndarray, volume: np.ndarray,
+    def _record(self, t: int, budget: float, kind: np.ndarray, good: np.ndarray, code: np.ndarray,
+                volume: np.ndarray,
                 accepted: np.ndarray, reward: np.ndarray, standing: np.ndarray, h_act: np.ndarray) -> None:
         rec = self.records
         H, A = self.H, self.A
@@ -335,22 +343,31 @@ class Simulation:
         if h_cost > 0:
             rec["honest_roi"][t] = self.cum_reward[H].sum() / h_cost
         if n_h:
-            code_h = code[H]
-            sub_h = np.bincount(code_h, weights=volume[H], minlength=nc)  # inactive: volume 0
-            acc_h = np.bincount(code_h, weights=accepted[H], minlength=nc)
             rec["experimentation"][t] = _dot(h_act, self.explore) / n_h
-            rec["experiment_share"][t] = sub_h[2 * EXPERIMENT: 2 * EXPERIMENT + 2].sum() / sub_h.sum()
             rec["standing_honest"][t] = _dot(h_act, standing[H]) / n_h
-            gg = self.genuine_good_code > 0
-            if sub_h[gg].sum():
-                rec["false_rejection"][t] = 1.0 - acc_h[gg].sum() / sub_h[gg].sum()
+            if self.honest_single:  # one item per honest agent: plain counts
+                good_h = good[H] & h_act  # honest kinds are genuine: good means good genuine work
+                n_good = np.count_nonzero(good_h)
+                rec["experiment_share"][t] = np.count_nonzero(kind[H] & h_act) / n_h
+                if n_good:
+                    rec["false_rejection"][t] = np.count_nonzero(good_h & (accepted[H] == 0)) / n_good
+            else:
+                code_h = code[H]
+                sub_h = np.bincount(code_h, weights=volume[H], minlength=nc)  # inactive: volume 0
+                acc_h = np.bincount(code_h, weights=accepted[H], minlength=nc)
+                rec["experiment_share"][t] = sub_h[2 * EXPERIMENT: 2 * EXPERIMENT + 2].sum() / sub_h.sum()
+                gg = self.genuine_good_code > 0
+                if sub_h[gg].sum():
+                    rec["false_rejection"][t] = 1.0 - acc_h[gg].sum() / sub_h[gg].sum()
         adv_act = self.active[A]
         n_adv = int(np.count_nonzero(adv_act))
         if n_adv:
             rec["standing_adversary"][t] = _dot(adv_act, standing[A]) / n_adv
         n_active = n_h + n_adv
         # inactive agents are paid nothing: the active ones are the top n_active of the sorted payouts
-        rec["gini"][t] = _gini_sorted(np.sort(reward)[self.n - n_active:]) if n_active else 0.0
+        # (float32 sort: twice as fast, and Gini needs no more precision than that)
+        top = np.sort(reward.astype(np.float32))[self.n - n_active:]
+        rec["gini"][t] = _gini_sorted(top, self.ranks32[:n_active]) if n_active else 0.0
         if self.nf:
             rec["farmer_genuine_share"][t] = np.count_nonzero(code[self.F] // 2 == SAFE) / self.nf
         w = self.cfg.newcomer_window

@@ -164,18 +164,18 @@ class ContentValidator:
         active = volume > 0
         multi = np.arange(len(code))[multi]
         multi = multi[volume[multi] > 1]
-        accepted = (self.accept[idx] & active).astype(np.int64)
-        abuse = (~self.accept[idx] & self.abuse[idx] & active).astype(np.int64)
+        accepted = (self.accept[idx] & active).astype(float)
+        abuse = (~self.accept[idx] & self.abuse[idx] & active).astype(float)
         score = self.score[idx].astype(float)
         if multi.size:
-            extra = volume[multi] - 1
+            extra = (volume[multi] - 1).astype(np.int64)
             rows = np.repeat(np.arange(multi.size), extra)
             idx2 = self._draw(rng, np.repeat(code[multi], extra))
             add_acc = np.bincount(rows, weights=self.accept[idx2], minlength=multi.size)
             add_ab = np.bincount(rows, weights=(~self.accept[idx2] & self.abuse[idx2]), minlength=multi.size)
             add_sc = np.bincount(rows, weights=self.score[idx2], minlength=multi.size)
-            accepted[multi] += add_acc.astype(np.int64)
-            abuse[multi] += add_ab.astype(np.int64)
+            accepted[multi] += add_acc
+            abuse[multi] += add_ab
             score[multi] = (score[multi] + add_sc) / volume[multi]
         return Verdicts(accepted, abuse, np.clip(score, 0.0, 1.0))
 
