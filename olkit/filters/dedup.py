@@ -131,20 +131,18 @@ def minhash_signatures(doc: np.ndarray, shingles: np.ndarray, n_items: int, num_
     sig = np.full((n_items, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     if len(shingles) == 0:
         return sig
-    order = np.argsort(doc, kind="stable")
-    doc, shingles = doc[order], shingles[order]
-    seg = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
-    seg_end = np.r_[seg[1:], len(doc)]
-    # chunks of whole items of about `chunk` shingles
-    cut = np.searchsorted(seg, np.arange(0, len(doc), chunk), side="left")
-    cut = np.unique(np.r_[cut, len(seg)])
-    for lo, hi in zip(cut[:-1], cut[1:], strict=True):
-        s0, s1 = seg[lo], seg_end[hi - 1]
-        x = shingles[s0:s1, None]
+    # MinHash is over shingle *sets*: drop repeats first (a 1 MB "x x x ..." is one shingle)
+    uniq = pl.DataFrame({"d": doc, "h": shingles}).unique().sort("d", "h")
+    doc, shingles = uniq["d"].to_numpy(), uniq["h"].to_numpy()
+    for s0 in range(0, len(doc), chunk):
+        d = doc[s0: s0 + chunk]
+        x = shingles[s0: s0 + chunk, None]
         v = x * a[None, :] + b[None, :]  # < 2**64: no overflow
         v = (v & MERSENNE_61) + (v >> np.uint64(61))
         v = np.where(v >= MERSENNE_61, v - MERSENNE_61, v) & MAX_HASH_32
-        sig[doc[seg[lo:hi]]] = np.minimum.reduceat(v, seg[lo:hi] - s0, axis=0).astype(np.uint32)
+        starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        items = d[starts]  # distinct and sorted within the chunk; an item may continue in the next chunk
+        sig[items] = np.minimum(sig[items], np.minimum.reduceat(v, starts, axis=0).astype(np.uint32))
     return sig
 
 

@@ -102,7 +102,9 @@ class SpamFilter(Filter):
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = with_content_columns(batch)
-        t = main_text()
+        # signals are read from the first 200k characters (the default format.max_chars): a longer
+        # item is rejected by the format layer anyway, and this bounds the regex work per item
+        t = main_text().str.slice(0, 200_000)
         words = t.str.count_matches(r"\S+").cast(pl.Float64)
         long_words = t.str.count_matches(LONG_WORD).cast(pl.Float64)
         frame = batch.select(
