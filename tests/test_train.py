@@ -92,7 +92,9 @@ def test_deepseek_preset_targets_mla_projections():
     assert {"q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"} <= targets
     lora_names = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
     assert any("kv_a_proj_with_mqa" in n for n in lora_names)
-    assert any("shared_experts.up_proj" in n for n in lora_names)
+    # transformers 5 fuses routed experts into 3-D parameters; peft adapts them as target_parameters
+    assert any(n.endswith("mlp.experts.lora_A") for n in lora_names)
+    assert set(model.peft_config["default"].target_parameters) == {"gate_up_proj", "down_proj"}
 
 
 # -- reproducibility, stop flag, accumulation ------------------------------------------------

@@ -22,8 +22,11 @@ anything else
 LoRA targets
 ------------
 :data:`LORA_TARGETS` holds the preset per family: all linear projections of attention and MLP
-(for DeepSeek the MLA projections and the dense/shared-expert MLPs; routed experts are fused 3-D
-parameters in transformers 5 and are left frozen).
+(for DeepSeek the MLA projections ``q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj``
+plus the MLP names).  With transformers 5 the routed experts of DeepSeek-V2/V3 are fused 3-D
+parameters, and peft rewrites the MLP names of these MoE families into ``target_parameters`` on
+``mlp.experts.gate_up_proj``/``down_proj``: the routed experts get LoRA, while the dense first
+layer's MLP and the shared experts stay frozen.  The manifest records what was actually adapted.
 
 Example
 -------

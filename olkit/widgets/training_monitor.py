@@ -157,7 +157,7 @@ class TrainingMonitor(W.VBox):
             base = self._base
             if base is None or base.quantization != cfg.quantization:
                 base = load_base(self.base_name, quantization=cfg.quantization, device=cfg.device)
-            elif hasattr(base.model, "unload"):  # LoRA layers of an earlier run: start clean
+            elif _is_peft(base.model):  # LoRA layers of an earlier run: start clean
                 base.model = base.model.unload()
             self._base = base
             split = split_and_select(self.source, mode, decisions=self.decisions, seed=cfg.seed,
@@ -206,3 +206,9 @@ class TrainingMonitor(W.VBox):
         if getattr(self, "result", None) is not None and self.result.adapter_dir:
             parts.append(f"saved to <code>{self.result.adapter_dir}</code>")
         return " · ".join(parts)
+
+
+def _is_peft(model: Any) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
