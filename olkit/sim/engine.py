@@ -38,7 +38,7 @@ from olkit.sim.config import (
     SAFE,
     SimConfig,
 )
-from olkit.sim.validation import PeerValidator, make_validator
+from olkit.sim.validation import ParametricValidator, PeerValidator, make_validator
 
 #: Per-epoch metrics (columns of :attr:`SimResult.epochs`, besides ``epoch`` and ``seed``).
 METRICS: dict[str, str] = {
@@ -201,6 +201,10 @@ class Simulation:
         self.genuine_good_code[[SAFE * 2 + 1, EXPERIMENT * 2 + 1]] = 1.0
         self.any_reset = False
         self.validator_stake = self.validator.stake if isinstance(self.validator, PeerValidator) else None
+        if isinstance(self.validator, ParametricValidator):  # draw only what the rules read
+            self.validator.need_abuse = cfg.reputation.rule == "decoupled"
+            self.validator.need_score = (cfg.reputation.rule == "credibility"
+                                         or cfg.rewards.epoch_rule == "quality")
 
     # -- one epoch ----------------------------------------------------------------------------------
     def step(self) -> None:

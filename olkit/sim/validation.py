@@ -75,18 +75,35 @@ def _count(rng: np.random.Generator, volume: np.ndarray, p: np.ndarray, multi: n
 
 
 class ParametricValidator:
-    """A noisy platform validator: ``P(accept)`` and abuse flags by item kind and true quality."""
+    """A noisy platform validator: ``P(accept)`` and abuse flags by item kind and true quality.
+
+    Abuse flags and scores are drawn only when something reads them (``need_abuse``,
+    ``need_score``; the engine sets these from the reputation and reward rules), otherwise they are
+    zeros.  They come from their own random streams (spawned from the run's seed), so skipping them
+    leaves every other draw of the run unchanged.
+    """
 
     def __init__(self, cfg: SimConfig) -> None:
         self.p_acc, self.p_abuse = acceptance_tables(cfg.validator)
         self.noise = cfg.validator.score_noise
+        self.need_abuse = True
+        self.need_score = True
+        abuse_ss, score_ss = np.random.SeedSequence([cfg.seed, 0x0A8]).spawn(2)
+        self.rng_abuse, self.rng_score = np.random.default_rng(abuse_ss), np.random.default_rng(score_ss)
 
     def __call__(self, rng: np.random.Generator, code: np.ndarray, volume: np.ndarray,
                  multi: np.ndarray, ring: np.ndarray) -> Verdicts:
         accepted = _count(rng, volume, self.p_acc[code], multi)
-        abuse = _count(rng, volume - accepted, self.p_abuse[code], multi)
-        score = SCORE_MEAN[code] + self.noise * (2.0 * rng.random(len(code)) - 1.0)
-        return Verdicts(accepted, abuse, np.clip(score, 0.0, 1.0))
+        if self.need_abuse:
+            abuse = _count(self.rng_abuse, volume - accepted, self.p_abuse[code], multi)
+        else:
+            abuse = np.zeros_like(accepted)
+        if self.need_score:
+            u = self.rng_score.random(len(code))
+            score = np.clip(SCORE_MEAN[code] + self.noise * (2.0 * u - 1.0), 0.0, 1.0)
+        else:
+            score = np.zeros(len(code))
+        return Verdicts(accepted, abuse, score)
 
 
 class PeerValidator:
