@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i = subparsers.add_parser("ingest", help="ingest files into the store (one transaction; re-ingest adds nothing)",
                               description="Ingest JSONL/JSON/CSV/TSV/Parquet files or saved HF datasets into a "
                               "DuckDB store. The whole call is one transaction: on any error nothing is written.")
-    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files (.jsonl, .ndjson, .json, .csv, .tsv, .parquet; .jsonl/.csv may be .gz) or saved HF dataset folders")
     i.add_argument("--store", required=True, help="the DuckDB store file (created if missing)")
     i.add_argument("--datanet", default=None, help="datanet name (overrides the file's datanet column; "
                    "default: the file's, else 'default')")

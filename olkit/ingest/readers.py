@@ -285,6 +285,11 @@ class ParquetReader(Reader):
         if pf.metadata.num_rows == 0:
             raise self.error("the file is empty: no rows")
         self.info["records"] = pf.metadata.num_rows
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                digest.update(block)
+        self.info["sha256"] = digest.hexdigest()
         start = 0
         for batch in pf.iter_batches(batch_size=self.batch_rows):
             frame = pl.from_arrow(batch)
