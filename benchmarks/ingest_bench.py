@@ -95,8 +95,9 @@ def run_olkit(file: Path, workdir: Path) -> dict:
         t1 = time.perf_counter()
         again = ingest(file, store, datanet="bench", progress=False)
         reingest = time.perf_counter() - t1
+        ids = store.submissions(columns=["submission_id"])["submission_id"]
     return {"rows": result.rows_read, "added": result.added, "seconds": seconds,
-            "reingest_added": again.added, "reingest_seconds": reingest}
+            "reingest_added": again.added, "reingest_seconds": round(reingest, 3), "ids_digest": _ids_digest(ids)}
 
 
 def run_peer(file: Path, workdir: Path) -> dict:
@@ -135,7 +136,14 @@ def run_peer(file: Path, workdir: Path) -> dict:
     ds = datasets.load_dataset("json", data_files=str(file), split="train", cache_dir=str(workdir / "hf"))
     ds = ds.map(normalise_and_hash)
     seconds = time.perf_counter() - t0
-    return {"rows": len(ds), "seconds": seconds, "distinct_ids": None}
+    return {"rows": len(ds), "seconds": seconds, "ids_digest": _ids_digest(pl.Series(ds["submission_id"]).unique())}
+
+
+def _ids_digest(ids: pl.Series) -> str:
+    """SHA-256 of the sorted distinct ids: equal digests = both paths produced the same ids."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(ids.unique().sort().to_list()).encode()).hexdigest()
 
 
 def _child(which: str, file: Path, workdir: Path) -> dict:
@@ -197,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"speedup_min": TARGET_SPEEDUP, "olkit_peak_rss_mb_max": TARGET_RSS_MB},
         "pass": {"speedup": speedup >= TARGET_SPEEDUP,
                  "olkit_peak_rss": results["olkit"]["peak_rss_mb"] < TARGET_RSS_MB,
-                 "reingest_adds_nothing": results["olkit"]["reingest_added"] == 0},
+                 "reingest_adds_nothing": results["olkit"]["reingest_added"] == 0,
+                 "same_ids_as_peer": results["olkit"]["ids_digest"] == results["peer"]["ids_digest"]},
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "polars": pl.__version__, "duckdb": duckdb.__version__, "datasets": datasets.__version__,
                     "note": "shared 2-core machine; other jobs may have been running"},
