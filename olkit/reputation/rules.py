@@ -208,7 +208,10 @@ def eigentrust(local_trust: np.ndarray, pretrusted: np.ndarray, *, alpha: float 
 
 
 def _et_init(n: int, p: dict[str, Any], v: int = 1) -> State:
-    return {"vc": np.zeros((v, n)), "vv": np.zeros((v, v)), "trust": np.full(n + v, 1.0 / (n + v))}
+    # Before any review all trust sits with the pre-trusted validators: contributors start at 0.
+    trust = np.zeros(n + v)
+    trust[: min(p["n_pretrusted"], v)] = 1.0
+    return {"vc": np.zeros((v, n)), "vv": np.zeros((v, v)), "trust": trust / trust.sum()}
 
 
 def _et_update(s: State, e: EpochEvents, p: dict[str, Any]) -> State:
@@ -228,7 +231,7 @@ def _et_update(s: State, e: EpochEvents, p: dict[str, Any]) -> State:
     inv = np.divide(1.0, rows, out=np.zeros(v), where=rows > 0)
     c_vv, c_vc = pos_vv * inv[:, None], pos_vc * inv[:, None]
     dangling_v = rows <= 0
-    t = s["trust"] if s["trust"].shape == (v + n,) else np.full(v + n, 1.0 / (v + n))
+    t = s["trust"]
     for _ in range(p["max_iter"]):
         tv, tc = t[:v], t[v:]
         mass = tc.sum() + tv[dangling_v].sum()

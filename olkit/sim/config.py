@@ -109,7 +109,8 @@ class SimConfig(Section):
     reviewers_per_item: int = Field(3, ge=1)
     colluding_stake: float = Field(0.0, ge=0, le=1)
     identity_cost: float = Field(0.5, ge=0, description="cost of a new identity, in fair shares")
-    whitewash_below: float = Field(0.35, ge=0, le=1, description="sybils re-register below this standing")
+    whitewash_below: float = Field(0.35, ge=0, le=1, description="sybils consider re-registering below "
+                                   "this standing (and do when the regained standing is worth the cost)")
     n_rings: int = Field(1, ge=1)
     ring_observable: bool = True
     standing_horizon: float = Field(5.0, ge=0, description="epochs of income an agent sees in standing")

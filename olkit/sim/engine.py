@@ -168,6 +168,7 @@ class Simulation:
         n_val = self.validator.n_validators if isinstance(self.validator, PeerValidator) else 1
         self.rep_state = self.rule.init(n, self.params, n_val)
         self.standing = self.rule.standing(self.rep_state, self.params)
+        self.newcomer_standing = float(self.rule.standing(self.rule.init(1, self.params, n_val), self.params)[0])
         r = cfg.rewards
         self.budgets = budget_schedule(cfg.epochs, r.budget_per_epoch, schedule=r.schedule,
                                        growth_rate=r.growth_rate, cap=r.budget_cap)
@@ -289,9 +290,15 @@ class Simulation:
         arrive_h = ~h_act & (u2 < cfg.arrival_rate)  # slots empty since last epoch
         active[H] = h_act & ~leave
         self.initial[H] &= ~leave
-        # 8. sybils re-register when their standing is low (identity cost counted in their cost)
-        wash_r = (active[R] & (standing[R] < cfg.whitewash_below) & (self.join_epoch[R] <= t - 2)
-                  if self.nr else np.zeros(0, dtype=bool))
+        # 8. sybils re-register when their standing is low (identity cost counted in their cost) ...
+        # ... when a fresh identity is worth its price: the standing they would regain, read as
+        # `standing_horizon` epochs of a fair share, must exceed the identity cost.
+        if self.nr:
+            gain = cfg.standing_horizon * (self.newcomer_standing - standing[R])
+            wash_r = (active[R] & (standing[R] < cfg.whitewash_below) & (gain > cfg.identity_cost)
+                      & (self.join_epoch[R] <= t - 2))
+        else:
+            wash_r = np.zeros(0, dtype=bool)
         n_arrive, n_wash = int(arrive_h.sum()), int(wash_r.sum())
         if n_wash:
             self.cum_cost[R] += wash_r * (cfg.identity_cost * self.unit)
