@@ -13,7 +13,8 @@ from olkit.widgets.reputation_lab import PANELS, ReputationLab
 
 NB = NOTEBOOK_DIR / "03_reputation_simulation.ipynb"
 SMALL = {"n_agents": 200, "epochs": 20, "seeds": 20, "attack_seeds": 2, "engine": "serial",
-         "horizons": [5.0, 20.0], "et_peers": 60, "et_cycles": 8, "et_seeds": 1, "show_lab": True}
+         "horizons": [5.0, 20.0], "et_peers": 60, "et_cycles": 8, "et_seeds": 1, "show_lab": True,
+         "content_pool": 80}
 
 
 def _text(nb) -> str:
@@ -34,6 +35,7 @@ def test_notebook_03_runs_small(tmp_path: Path):
     assert text.count("20 seeds") >= 4
     html = (tmp_path / "03.html").read_text()
     assert "EigenTrust replication" in html and "Yuma replication" in html
+    assert "content (real filters)" in text
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert sum("parameters" in t for t in tags) == 1
 
