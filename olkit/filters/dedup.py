@@ -31,6 +31,8 @@ Example
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -116,6 +118,12 @@ def _rolling_shingles(doc: np.ndarray, h: np.ndarray, k: int) -> tuple[np.ndarra
 # MinHash
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort + neighbour mask: faster than ``np.unique`` on uint64)."""
+    v = np.sort(values)
+    return v[np.r_[True, v[1:] != v[:-1]]] if len(v) else v
+
+
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``a`` (in [1, 2**32)) and ``b`` (in [0, 2**32)) of ``num_perm`` universal hashes."""
     rng = np.random.default_rng(seed)
@@ -125,24 +133,54 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def minhash_signatures(doc: np.ndarray, shingles: np.ndarray, n_items: int, num_perm: int, seed: int,
-                       *, chunk: int = 65_536) -> np.ndarray:
-    """``(n_items, num_perm)`` uint32 MinHash signatures; rows of items without shingles are all max."""
+                       *, chunk: int = 2048, threads: int | None = None) -> np.ndarray:
+    """``(n_items, num_perm)`` uint32 MinHash signatures; rows of items without shingles are all max.
+
+    Hash ``k`` of shingle ``x`` is ``((a_k*x + b_k) mod p) mod 2**32`` with ``p = 2**61 - 1``; the
+    modulo is the lazy Mersenne reduction ``(v & p) + (v >> 61)`` (congruent mod p; it differs from
+    the fully reduced value only for results in ``[p, p + 7]``, probability ~2**-58).  Work is done
+    in cache-sized blocks of ``chunk`` shingles with in-place operations.
+    """
     a, b = permutations(num_perm, seed)
     sig = np.full((n_items, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     if len(shingles) == 0:
         return sig
-    # MinHash is over shingle *sets*: drop repeats first (a 1 MB "x x x ..." is one shingle)
-    uniq = pl.DataFrame({"d": doc, "h": shingles}).unique().sort("d", "h")
-    doc, shingles = uniq["d"].to_numpy(), uniq["h"].to_numpy()
-    for s0 in range(0, len(doc), chunk):
-        d = doc[s0: s0 + chunk]
-        x = shingles[s0: s0 + chunk, None]
-        v = x * a[None, :] + b[None, :]  # < 2**64: no overflow
-        v = (v & MERSENNE_61) + (v >> np.uint64(61))
-        v = np.where(v >= MERSENNE_61, v - MERSENNE_61, v) & MAX_HASH_32
-        starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-        items = d[starts]  # distinct and sorted within the chunk; an item may continue in the next chunk
-        sig[items] = np.minimum(sig[items], np.minimum.reduceat(v, starts, axis=0).astype(np.uint32))
+    # MinHash is over shingle *sets*: drop repeats first (a 1 MB "x x x ..." is one shingle).
+    # Shingle hashes are 32-bit, so (item, shingle) packs into one sortable uint64.
+    packed = _sorted_unique((doc.astype(np.uint64) << np.uint64(32)) | (shingles & MAX_HASH_32))
+    doc = (packed >> np.uint64(32)).astype(np.int64)
+    shingles = packed & MAX_HASH_32
+    shift = np.uint64(61)
+
+    def block(lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        buf = np.empty((chunk, num_perm), dtype=np.uint64)
+        tmp = np.empty((chunk, num_perm), dtype=np.uint64)
+        out = []
+        for s0 in range(lo, hi, chunk):
+            d = doc[s0: min(s0 + chunk, hi)]
+            m = len(d)
+            v, t = buf[:m], tmp[:m]
+            np.multiply(shingles[s0: s0 + m, None], a[None, :], out=v)  # x, a < 2**32: no overflow
+            np.add(v, b[None, :], out=v)
+            np.right_shift(v, shift, out=t)
+            np.bitwise_and(v, MERSENNE_61, out=v)
+            np.add(v, t, out=v)
+            v32 = v.astype(np.uint32)  # mod 2**32
+            starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+            out.append((d[starts], np.minimum.reduceat(v32, starts, axis=0)))
+        return out
+
+    # numpy releases the GIL in ufuncs: split the shingles over threads, merge minima here
+    n_threads = max(1, min(threads or (os.cpu_count() or 1), len(doc) // (4 * chunk) or 1))
+    cuts = np.linspace(0, len(doc), n_threads + 1).astype(int)
+    if n_threads == 1:
+        parts = [block(0, len(doc))]
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            parts = list(pool.map(block, cuts[:-1], cuts[1:]))
+    for part in parts:
+        for items, mins in part:  # items are distinct within a block; a block boundary may split an item
+            sig[items] = np.minimum(sig[items], mins)
     return sig
 
 
@@ -152,7 +190,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = np.zeros((n, bands), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for r in range(rows):
-            col = sig[:, r: bands * rows: rows][:, :bands].astype(np.uint64)  # interleaved bands
+            col = sig[:, r: bands * rows: rows][:, :bands].astype(np.uint64)  # row r of every band
             keys = (keys ^ (col + np.uint64(r + 1))) * _MULT
             keys ^= keys >> np.uint64(29)
         keys ^= np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0xBF58476D1CE4E5B9)
@@ -164,20 +202,23 @@ def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
     and previous member (items in batch order; ``active`` masks items without shingles)."""
     n, bands = keys.shape
     idx = np.flatnonzero(active)
-    if len(idx) == 0:
+    if len(idx) < 2:
         return np.zeros((0, 2), np.int64)
-    frame = pl.DataFrame({
-        "i": np.tile(idx, bands),
-        "k": keys[idx].T.reshape(-1),
-        "band": np.repeat(np.arange(bands, dtype=np.int32), len(idx)),
-    })
-    linked = (frame.sort("band", "k", "i")
-              .with_columns(pl.col("i").first().over("band", "k").alias("first"),
-                            pl.col("i").shift(1).over("band", "k").alias("prev"))
-              .filter(pl.col("prev").is_not_null()))
-    pairs = pl.concat([linked.select("i", pl.col("first").alias("j")),
-                       linked.select("i", pl.col("prev").alias("j"))]).unique()
-    return pairs.sort("i", "j").to_numpy().astype(np.int64)
+    i = np.tile(idx, bands)
+    k = keys[idx].T.reshape(-1)
+    band = np.repeat(np.arange(bands, dtype=np.int64), len(idx))
+    order = np.lexsort((i, k, band))
+    i, k, band = i[order], k[order], band[order]
+    same = (k[1:] == k[:-1]) & (band[1:] == band[:-1])  # element j+1 shares the bucket of element j
+    group_start = np.r_[0, np.flatnonzero(~same) + 1]
+    first = np.repeat(i[group_start], np.diff(np.r_[group_start, len(i)]))
+    later = i[1:][same]
+    pairs = np.concatenate([np.stack([later, i[:-1][same]], axis=1),
+                            np.stack([later, first[1:][same]], axis=1)])
+    if len(pairs) == 0:
+        return np.zeros((0, 2), np.int64)
+    packed = _sorted_unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
+    return np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & MAX_HASH_32).astype(np.int64)], axis=1)
 
 
 def estimated_jaccard(sig: np.ndarray, pairs: np.ndarray, *, chunk: int = 200_000) -> np.ndarray:

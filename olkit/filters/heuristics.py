@@ -176,8 +176,17 @@ class HeuristicsFilter(Filter):
     name: ClassVar[str] = "heuristics"
     layer: ClassVar[str] = "heuristics"
 
+    #: Items scored per slice (bounds the memory of the flattened word arrays).
+    chunk_size: ClassVar[int] = 20_000
+
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = with_content_columns(batch)
+        if batch.height > self.chunk_size:
+            return pl.concat([self._score(batch.slice(i, self.chunk_size))
+                              for i in range(0, batch.height, self.chunk_size)], how="vertical")
+        return self._score(batch)
+
+    def _score(self, batch: pl.DataFrame) -> pl.DataFrame:
         text = main_text()
         n_tok = text.str.count_matches(r"\S+").cast(pl.Int64)
         n_lines = text.str.count_matches(r"(?m)^[^\n]*\S[^\n]*$").cast(pl.Int64)
