@@ -143,24 +143,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     if args.quick:
-        sizes = {"mesa": (1000, 10), "olkit_same": (1000, 10), "olkit_large": (20_000, 20)}
+        sizes = {"small": (1000, 10), "large": (20_000, 20), "mesa_large_epochs": 2}
     else:
-        sizes = {"mesa": (5000, 20), "olkit_same": (5000, 20), "olkit_large": (100_000, 200)}
+        sizes = {"small": (5000, 20), "large": (100_000, 200), "mesa_large_epochs": 3}
     olkit_run(1000, 5)  # warm-up: imports, first-call overheads
-    mesa = mesa_run(*sizes["mesa"])
-    same = olkit_run(*sizes["olkit_same"])
-    large = olkit_run(*sizes["olkit_large"])
-    best = max(same["agent_epochs_per_s"], large["agent_epochs_per_s"])
-    ratio_same = same["agent_epochs_per_s"] / mesa["agent_epochs_per_s"]
-    ratio_best = best / mesa["agent_epochs_per_s"]
+    # Same population, both tools: a small economy, and the 100k-agent one of the target (Mesa runs
+    # only a few epochs of it: its rate per agent-epoch does not depend on the number of epochs).
+    mesa_small = mesa_run(*sizes["small"])
+    olkit_small = olkit_run(*sizes["small"])
+    mesa_large = mesa_run(sizes["large"][0], sizes["mesa_large_epochs"])
+    large = olkit_run(*sizes["large"])
+    ratio_small = olkit_small["agent_epochs_per_s"] / mesa_small["agent_epochs_per_s"]
+    ratio_large = large["agent_epochs_per_s"] / mesa_large["agent_epochs_per_s"]
+    ratio_best = ratio_large
     result = {
         "benchmark": "sim",
         "model": "80% experts / 20% spammers, parametric validator, acceptance-ratio reputation, "
                  "reputation-weighted budget split, retention hazard",
-        "mesa": mesa, "olkit_same_size": same, "olkit_large": large,
-        "ratio_same_size": ratio_same, "ratio_olkit_large_vs_mesa": ratio_best,
+        "mesa_small": mesa_small, "olkit_small": olkit_small, "mesa_large": mesa_large, "olkit_large": large,
+        "ratio_small_population": ratio_small, "ratio_large_population": ratio_large,
         "targets": {"ratio_vs_mesa": 50.0, "olkit_agent_epochs_per_s": 2_000_000.0,
                     "large_run_seconds": 10.0},
+        "note": "ratio_vs_mesa is judged at the 100k-agent population of the target; the small-population "
+                "ratio is reported alongside. The machine is shared (see load_avg_1m), so rates vary "
+                "run to run.",
         "pass": {"ratio_vs_mesa": ratio_best >= 50.0,
                  "olkit_agent_epochs_per_s": large["agent_epochs_per_s"] >= 2_000_000.0,
                  "large_run_seconds": large["seconds"] < 10.0},
