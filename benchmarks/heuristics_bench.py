@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "heuristic quality rules (Gopher quality + Gopher repetition + C4 + FineWeb)",
         "documents": len(docs), "characters": n_chars,
         "corpus": "stdlib docstrings + pydoc language-reference topics + Debian descriptions, "
-                  "paragraphs recombined into 1-6 paragraph documents (seed %d)" % args.seed,
+                  f"paragraphs recombined into 1-6 paragraph documents (seed {args.seed})",
         "olkit": {"seconds": round(ours_s, 3), "docs_per_s": round(ours_rate, 1),
                   "pass_rate": round(float(ours_pass.mean()), 4)},
         "datatrove": {"seconds": round(peer_s, 3), "documents_timed": peer_n, "docs_per_s": round(peer_rate, 1),
