@@ -25,7 +25,10 @@ Example
 >>> result = Pipeline.default().run(frame, progress=False)
 >>> result.decisions.select("submission_id", "accepted").rows()
 [('a', True), ('b', False)]
->>> strict = result.redecide(result.policy.filters.model_copy(update={}))  # no re-scoring
+>>> from olkit.policy import Policy
+>>> relaxed = result.redecide(Policy().updated(**{"filters.spam.enabled": False}))  # no re-scoring
+>>> relaxed.decisions["accepted"].to_list()
+[True, True]
 """
 
 from __future__ import annotations
