@@ -129,6 +129,5 @@ def test_subprocess_smoke(tmp_path) -> None:
     src.write_text('{"contributor_id": "a", "instruction": "Hi", "response": "Hello"}\n')
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and json.loads(proc.stdout)["added"] == 1
-    proc = subprocess.run([sys.executable, "-m", "olkit.cli", "store", "verify", "--store", str(store)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert proc.returncode == 0 and "ok" in proc.stdout
+    with Store(store, read_only=True) as s:
+        assert s.verify().ok and s.stats()["submissions"] == 1
