@@ -290,3 +290,32 @@ def test_one_megabyte_record_and_scripts(tmp_path) -> None:
     assert out["instruction"][0] == big.strip()
     assert out["content_hash"][0] == schema.content_hash(big.strip(), "ok", None)
     assert out["contributor_id"].to_list() == ["ann", *NON_LATIN]
+
+
+def test_gzipped_files(tmp_path) -> None:
+    import gzip
+
+    frame = _rows()
+    with gzip.open(tmp_path / "x.jsonl.gz", "wb") as fh:
+        frame.write_ndjson(fh)
+    with gzip.open(tmp_path / "x.csv.gz", "wb") as fh:
+        frame.write_csv(fh)
+    ids = read(frame)["submission_id"].to_list()
+    assert read(tmp_path / "x.jsonl.gz")["submission_id"].to_list() == ids
+    assert read(tmp_path / "x.csv.gz")["submission_id"].to_list() == ids
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import olkit.ingest
+    import olkit.ingest.core
+    import olkit.ingest.hashing
+    import olkit.ingest.mapping
+    import olkit.ingest.normalize
+    import olkit.store
+
+    for module in (olkit.ingest, olkit.ingest.core, olkit.ingest.hashing, olkit.ingest.mapping,
+                   olkit.ingest.normalize, olkit.store):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

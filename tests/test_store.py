@@ -71,7 +71,7 @@ def test_error_in_a_later_source_writes_nothing(tmp_path) -> None:
     assert _snapshot(path) == before
 
 
-def test_verify_detects_edited_and_deleted_events(tmp_path) -> None:
+def test_verify_detects_edited_and_deleted_events(tmp_path, capsys) -> None:
     path = tmp_path / "s.duckdb"
     with Store(path) as store:
         for k in range(4):
@@ -94,6 +94,8 @@ def test_verify_detects_edited_and_deleted_events(tmp_path) -> None:
     con.close()
     with Store(path2, read_only=True) as store:
         assert str(store.verify().problems[0]).startswith("events row seq=2: deleted")
+    assert main(["store", "verify", "--store", str(path2)]) == 1
+    assert "FAILED: events row seq=2: deleted (the chain jumps from seq=1 to seq=3)" in capsys.readouterr().out
     con = duckdb.connect(str(path2))
     con.execute("DELETE FROM events WHERE seq >= 2")  # the tail: caught by the head recorded in runs
     con.close()
