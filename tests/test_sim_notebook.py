@@ -35,7 +35,7 @@ def test_notebook_03_runs_small(tmp_path: Path):
     assert text.count("20 seeds") >= 4
     html = (tmp_path / "03.html").read_text()
     assert "EigenTrust replication" in html and "Yuma replication" in html
-    assert "content (real filters)" in text
+    assert "content (real filters)" in html
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert sum("parameters" in t for t in tags) == 1
 
