@@ -144,3 +144,16 @@ def test_cli_simulate_writes_parquet(tmp_path, capsys):
     assert cli_main(["simulate", "--rule", "karma", "--out", str(tmp_path / "x.parquet")]) == 2
     assert "karma" in capsys.readouterr().err
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("module", [
+    "olkit.sim", "olkit.sim.config", "olkit.sim.engine", "olkit.sim.sweep", "olkit.sim.plots",
+    "olkit.sim.experiments", "olkit.sim.replications", "olkit.reputation.rules", "olkit.reputation.config",
+    "olkit.rewards", "olkit.widgets.reputation_lab",
+])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

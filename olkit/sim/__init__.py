@@ -7,6 +7,7 @@
 
 from olkit.sim.config import ARCHETYPE_NAMES, ITEM_KINDS, SimConfig, ValidatorModel
 from olkit.sim.engine import METRICS, SimResult, Simulation, simulate
+from olkit.sim.sweep import bands, grid, random_points, sweep
 
 __all__ = ["ARCHETYPE_NAMES", "ITEM_KINDS", "METRICS", "SimConfig", "SimResult", "Simulation",
-           "ValidatorModel", "simulate"]
+           "ValidatorModel", "bands", "grid", "random_points", "simulate", "sweep"]
