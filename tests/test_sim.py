@@ -149,7 +149,7 @@ def test_cli_simulate_writes_parquet(tmp_path, capsys):
 @pytest.mark.parametrize("module", [
     "olkit.sim", "olkit.sim.config", "olkit.sim.engine", "olkit.sim.sweep", "olkit.sim.plots",
     "olkit.sim.experiments", "olkit.sim.replications", "olkit.reputation.rules", "olkit.reputation.config",
-    "olkit.rewards", "olkit.widgets.reputation_lab",
+    "olkit.rewards",  # (the ReputationLab example is exercised by tests/test_sim_notebook.py)
 ])
 def test_docstring_examples(module):
     import doctest
