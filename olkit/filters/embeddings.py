@@ -81,7 +81,9 @@ class EmbeddingCache:
         get = getattr(enc, "get_embedding_dimension", None) or enc.get_sentence_embedding_dimension
         return int(get())
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Vectors currently cached."""
         return len(self._store)
 
     def clear(self) -> None:

@@ -72,7 +72,7 @@ class QualityModel(CalibratedLogistic):
     @staticmethod
     def featurize(batch: pl.DataFrame, embedder: EmbeddingCache | None = None) -> np.ndarray:
         """The feature matrix of a frame with ``instruction``/``response`` (or ``text``)."""
-        instr, resp = (embedder or default_embedder()).embed_pairs(batch)
+        instr, resp = (embedder if embedder is not None else default_embedder()).embed_pairs(batch)
         return QualityModel.featurize_embeddings(instr, resp)
 
 
@@ -108,7 +108,7 @@ class QualityFilter(Filter):
 
     @property
     def embedder(self) -> EmbeddingCache:
-        return self._embedder or default_embedder()
+        return self._embedder if self._embedder is not None else default_embedder()
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         ids = batch.get_column("submission_id")

@@ -45,7 +45,7 @@ class RelevanceFilter(Filter):
 
     @property
     def embedder(self) -> EmbeddingCache:
-        return self._embedder or default_embedder()
+        return self._embedder if self._embedder is not None else default_embedder()
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         ids = batch.get_column("submission_id")
