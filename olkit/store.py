@@ -323,7 +323,8 @@ class Store:
         return int(row[0]) if row else 0
 
     def record_ingest(self, run_id: str, *, started_at: datetime, sources: list[dict[str, Any]],
-                      params: dict[str, Any], added: int, rows: int) -> None:
+                      params: dict[str, Any], added: int, rows: int, rejected_rows: int = 0,
+                      rejected: list[dict[str, Any]] | None = None) -> None:
         """Update contributors, add the run and its hash-chained event (inside the ingest transaction)."""
         with self.transaction() as con:
             con.execute(
@@ -332,10 +333,11 @@ class Store:
                 "(SELECT DISTINCT contributor_id FROM submissions WHERE ingest_run = ?) GROUP BY contributor_id "
                 "ON CONFLICT (contributor_id) DO UPDATE SET first_seen = excluded.first_seen, "
                 "n_submissions = excluded.n_submissions", [run_id])
-            payload = {"added": added, "rows_read": rows, "sources": sources,
-                       **self._digest("submissions", run_id)}
+            payload = {"added": added, "rows_read": rows, "sources": sources, "rejected_rows": rejected_rows,
+                       "rejected": rejected or [], **self._digest("submissions", run_id)}
             self._finish_run(run_id, "ingest", started_at=started_at, params=params,
-                             stats={"added": added, "rows_read": rows, "skipped_existing": rows - added},
+                             stats={"added": added, "rows_read": rows, "rejected_rows": rejected_rows,
+                                    "skipped_existing": rows - added - rejected_rows},
                              event_payload=payload)
 
     def _digest(self, table: str, run_id: str) -> dict[str, Any]:

@@ -131,3 +131,33 @@ def test_subprocess_smoke(tmp_path) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout)["added"] == 1
     with Store(store, read_only=True) as s:
         assert s.verify().ok and s.stats()["submissions"] == 1
+
+
+def test_skip_mode_keeps_good_records_and_lists_the_bad(tmp_path, capsys) -> None:
+    src = tmp_path / "mixed.jsonl"
+    src.write_bytes(b'{"contributor_id": "a", "instruction": "ok 1"}\n'
+                    b'{"contributor_id": "a", "instruction": \n'
+                    b'[1, 2]\n'
+                    b'{"contributor_id": "b", "instruction": "caf\xe9"}\n'
+                    b'{"instruction": "no contributor"}\n'
+                    b'{"contributor_id": "c", "instruction": "bad time", "created_at": "soon"}\n'
+                    b'{"contributor_id": "c", "instruction": "ok 2", "created_at": "2024-01-01"}\n')
+    store = tmp_path / "s.duckdb"
+    code, _, err = _run(capsys, "ingest", str(src), "--store", str(store))
+    assert code == 2 and f"{src}, line 2: not valid JSON" in err
+    assert not store.exists() or _tables(store)["submissions"] == []
+    code, out, _ = _run(capsys, "ingest", str(src), "--store", str(store), "--on-error", "skip", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert (result["added"], result["rejected_rows"], result["rows_read"]) == (2, 5, 7)
+    assert [(r["position"], r["field"]) for r in result["rejected"]] == [
+        ("line 2", None), ("line 3", None), ("line 4", None), ("line 5", "contributor_id"), ("line 6", "created_at")]
+    with Store(store, read_only=True) as s:
+        assert sorted(s.submissions()["source_id"]) == ["line:1", "line:7"]
+        event = json.loads(s.events("ingest")["payload"][0])
+        assert event["rejected_rows"] == 5 and event["rejected"][2]["reason"] == "not valid UTF-8"
+        assert s.verify().ok
+    bad_only = tmp_path / "bad.jsonl"
+    bad_only.write_text("{oops\n[1]\n")
+    code, _, err = _run(capsys, "ingest", str(bad_only), "--store", str(store), "--on-error", "skip")
+    assert code == 2 and "no readable record: all 2 were rejected (first: line 1" in err

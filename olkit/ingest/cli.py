@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("--map", dest="mapping", default=None, metavar="SPEC",
                    help="column mapping: a preset (olkit, alpaca, dolly, sharegpt, openai) and/or "
                    "field=column / field='literal' pairs, e.g. \"alpaca,contributor_id='stanford'\"")
+    i.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="raise (default): the first bad record aborts and nothing is written; skip: records "
+                   "that cannot be read are left out, counted in rejected_rows and listed in the run's event")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.add_argument("--no-progress", action="store_true", help="no progress bar")
     i.set_defaults(func=_ingest)
@@ -66,8 +69,12 @@ def _ingest(args: argparse.Namespace) -> int:
 
     progress = not (args.no_progress or args.json) and sys.stderr.isatty()
     with Store(args.store) as store:
-        result = ingest(args.paths, store, mapping=args.mapping, datanet=args.datanet, progress=progress)
-    emit(result.to_dict(), args.json)
+        result = ingest(args.paths, store, mapping=args.mapping, datanet=args.datanet, progress=progress,
+                        on_error=args.on_error)
+    out = result.to_dict()
+    if not args.json:
+        out["rejected"] = "; ".join(f"{r['position']}: {r['reason']}" for r in result.rejected[:10]) or "none"
+    emit(out, args.json)
     return 0
 
 

@@ -62,6 +62,8 @@ class IngestResult:
     run_id: str | None
     sources: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: the first :data:`MAX_LISTED_REJECTIONS` records left out with ``on_error="skip"``
+    rejected: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,13 +101,18 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
         pl.col("_pos"),
     )
     out = out.with_columns(normalize_series(out[c]) for c in ("instruction", "response", "text"))
-    bad = out.filter(pl.col("contributor_id").is_null() | (pl.col("contributor_id") == ""))
-    if bad.height:
-        raise reader.error("contributor_id is missing or empty (every submission needs a contributor)",
-                           int(bad["_pos"][0]), "contributor_id")
-    bad = out.filter(pl.col("datanet") == "")
-    if bad.height:
-        raise reader.error("datanet is empty", int(bad["_pos"][0]), "datanet")
+    for column, message in (
+        ("contributor_id", "contributor_id is missing or empty (every submission needs a contributor)"),
+        ("datanet", "datanet is empty"),
+    ):
+        bad = pl.col(column).is_null() | (pl.col(column) == "")
+        positions = out.filter(bad)["_pos"]
+        if positions.len():
+            if reader.on_error != "skip":
+                raise reader.error(message, int(positions[0]), column)
+            for pos in positions.to_list():
+                reader.reject(pos, message, column)
+            out = out.filter(~bad)
     return out
 
 
@@ -120,101 +127,136 @@ def finalize_sql(relation: str, created_is_text: bool) -> str:
     )
 
 
-def check_created_at(con: duckdb.DuckDBPyConnection, relation: str, reader: Reader) -> None:
-    """Raise naming the first record whose ``created_at`` text is not a timestamp."""
-    row = con.execute(
-        f"SELECT min(_pos) FROM {relation} WHERE created_at IS NOT NULL AND trim(created_at) <> '' "
-        f"AND TRY_CAST(created_at AS TIMESTAMPTZ) IS NULL"
-    ).fetchall()[0]
-    if row and row[0] is not None:
-        value = con.execute(f"SELECT created_at FROM {relation} WHERE _pos = ?", [row[0]]).fetchall()[0]
-        raise reader.error(f"not a timestamp: {value[0]!r} (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
-                           int(row[0]), "created_at")
+def check_created_at(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, reader: Reader) -> pl.DataFrame:
+    """Records whose ``created_at`` text is not a timestamp: raise naming the first, or skip them all."""
+    con.register("_olkit_created", batch.select("_pos", "created_at"))
+    bad = con.execute(
+        "SELECT _pos, created_at FROM _olkit_created WHERE created_at IS NOT NULL AND trim(created_at) <> '' "
+        "AND TRY_CAST(created_at AS TIMESTAMPTZ) IS NULL ORDER BY _pos"
+    ).fetchall()
+    con.unregister("_olkit_created")
+    if not bad:
+        return batch
+    if reader.on_error != "skip":
+        raise reader.error(f"not a timestamp: {bad[0][1]!r} (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+                           int(bad[0][0]), "created_at")
+    for pos, value in bad:
+        reader.reject(pos, f"not a timestamp: {value!r}", "created_at")
+    return batch.filter(~pl.col("_pos").is_in([p for p, _ in bad]))
 
 
 def iter_prepared(sources: Any, mapping: Any = None, datanet: str | None = None, *,
                   progress: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES,
-                  names: Sequence[str | None] | None = None) -> Iterator[tuple[Reader, pl.DataFrame]]:
-    """Yield ``(reader, prepared batch)`` for every batch of every source (bounded memory)."""
+                  names: Sequence[str | None] | None = None, on_error: str = "raise",
+                  readers_out: list[Reader] | None = None) -> Iterator[tuple[Reader, pl.DataFrame]]:
+    """Yield ``(reader, prepared and validated batch)`` for every batch of every source (bounded memory).
+
+    Every source is opened (and so checked to exist and be of a known type) before the first
+    batch is read; ``readers_out``, if given, receives the readers (their ``rejected`` lists).
+    """
     cmap = ColumnMap.parse(mapping)
     items = _sources(sources)
     names = list(names) if names is not None else [None] * len(items)
-    readers = [open_source(s, name=n, batch_bytes=batch_bytes) for s, n in zip(items, names, strict=True)]
-    for reader in readers:
-        by_bytes = isinstance(reader, JsonlReader) and not reader.path.name.endswith(".gz")
-        unit = "B" if by_bytes else "rows"
-        total = reader.size_hint if by_bytes or isinstance(reader, FrameReader) else None
-        with tqdm(total=total, desc=f"ingest {reader.label}"[:60], unit=unit, unit_scale=True,
-                  disable=not progress, leave=False) as bar:
-            for raw in reader.batches():
-                yield reader, prepare_batch(raw, reader, cmap, datanet)
-                done = reader.info.get("bytes_read") if unit == "B" else None
-                bar.update((done - bar.n) if done is not None else raw.height)
+    readers = [open_source(s, name=n, batch_bytes=batch_bytes, on_error=on_error)
+               for s, n in zip(items, names, strict=True)]
+    if readers_out is not None:
+        readers_out.extend(readers)
+    con = connect_memory()
+    try:
+        for reader in readers:
+            by_bytes = isinstance(reader, JsonlReader) and not reader.path.name.endswith(".gz")
+            unit = "B" if by_bytes else "rows"
+            total = reader.size_hint if by_bytes or isinstance(reader, FrameReader) else None
+            with tqdm(total=total, desc=f"ingest {reader.label}"[:60], unit=unit, unit_scale=True,
+                      disable=not progress, leave=False) as bar:
+                for raw in reader.batches():
+                    batch = prepare_batch(raw, reader, cmap, datanet)
+                    if batch.schema["created_at"] == pl.String:
+                        batch = check_created_at(con, batch, reader)
+                    yield reader, batch
+                    done = reader.info.get("bytes_read") if unit == "B" else None
+                    bar.update((done - bar.n) if done is not None else raw.height)
+    finally:
+        con.close()
 
 
 def read(sources: Any, mapping: Any = None, datanet: str | None = None, *, progress: bool = False,
-         names: Sequence[str | None] | None = None) -> pl.DataFrame:
+         names: Sequence[str | None] | None = None, on_error: str = "raise",
+         rejected: list[dict[str, Any]] | None = None) -> pl.DataFrame:
     """Read sources into one submissions frame (ids, hashes, provenance), writing nothing.
 
     Duplicates (same contributor, same content, same datanet and parent) are kept: use
-    :func:`ingest` for the store's "re-ingest adds nothing" semantics.
+    :func:`ingest` for the store's "re-ingest adds nothing" semantics.  With ``on_error="skip"``
+    bad records are left out and, if ``rejected`` is a list, described in it.
     """
     con = connect_memory()
+    seen: list[Reader] = []
     try:
         frames = []
-        for reader, batch in iter_prepared(sources, mapping, datanet, progress=progress, names=names):
+        for _, batch in iter_prepared(sources, mapping, datanet, progress=progress, names=names,
+                                      on_error=on_error, readers_out=seen):
             con.register("_batch", batch)
-            text = batch.schema["created_at"] == pl.String
-            if text:
-                check_created_at(con, "_batch", reader)
-            frames.append(con.sql(finalize_sql("_batch", text)).pl())
+            frames.append(con.sql(finalize_sql("_batch", batch.schema["created_at"] == pl.String)).pl())
             con.unregister("_batch")
     finally:
         con.close()
+    if rejected is not None:
+        rejected.extend(r for reader in seen for r in reader.rejected)
     out = pl.concat(frames, how="vertical_relaxed")
     return out.with_columns(pl.col("created_at").dt.convert_time_zone("UTC"))
 
 
+#: At most this many rejected records are listed in results and events (all are counted).
+MAX_LISTED_REJECTIONS = 100
+
+
 def ingest(sources: Any, store: Store, mapping: Any = None, datanet: str | None = None, *,
            progress: bool = True, names: Sequence[str | None] | None = None,
-           batch_bytes: int = DEFAULT_BATCH_BYTES) -> IngestResult:
+           batch_bytes: int = DEFAULT_BATCH_BYTES, on_error: str = "raise") -> IngestResult:
     """Append sources to ``store`` in one transaction; return counts.
 
     ``sources``: a path (JSONL/JSON/CSV/TSV/Parquet/saved HF dataset), a polars/pandas frame, a
     ``datasets.Dataset``, or a list of those.  ``mapping``: a ``--map`` spec, a dict or a
     :class:`ColumnMap` (default: detect the layout).  ``datanet``: overrides the source's.
+    ``on_error``: ``"raise"`` (default; the first bad record aborts and nothing is written) or
+    ``"skip"`` (records that cannot be read — broken JSON, invalid UTF-8 on a line, no contributor,
+    unparseable ``created_at`` — are left out, counted in ``rejected_rows`` and listed in the
+    result and in the run's event; problems that concern a whole file still abort).
     """
     start = time.perf_counter()
     run_id = store.new_run_id("ingest")
     now = datetime.now(UTC)
-    rows = added = 0
+    valid = added = 0
     per_source: dict[str, dict[str, Any]] = {}
-    readers: dict[str, Reader] = {}
+    readers: list[Reader] = []
     with store.transaction() as con:
         for reader, batch in iter_prepared(sources, mapping, datanet, progress=progress, names=names,
-                                           batch_bytes=batch_bytes):
+                                           batch_bytes=batch_bytes, on_error=on_error, readers_out=readers):
             con.register("_batch", batch)
-            text = batch.schema["created_at"] == pl.String
-            if text:
-                check_created_at(con, "_batch", reader)
-            n = store.insert_prepared(finalize_sql("_batch", text), ingested_at=now, run_id=run_id)
+            n = store.insert_prepared(finalize_sql("_batch", batch.schema["created_at"] == pl.String),
+                                      ingested_at=now, run_id=run_id)
             con.unregister("_batch")
             info = per_source.setdefault(reader.label, {"source": reader.label, "rows": 0, "added": 0})
             info["rows"] += batch.height
             info["added"] += n
-            readers[reader.label] = reader
-            rows += batch.height
+            valid += batch.height
             added += n
-        for label, reader in readers.items():
+        rejected = [r for reader in readers for r in reader.rejected]
+        for reader in readers:
+            info = per_source.setdefault(reader.label, {"source": reader.label, "rows": 0, "added": 0})
+            info["rejected"] = len(reader.rejected)
             if "sha256" in reader.info:
-                per_source[label]["sha256"] = reader.info["sha256"]
-        if added:
+                info["sha256"] = reader.info["sha256"]
+        if added or rejected:
             store.record_ingest(run_id, started_at=now, sources=list(per_source.values()),
                                 params={"mapping": str(mapping) if mapping is not None else None,
-                                        "datanet": datanet}, added=added, rows=rows)
-    return IngestResult(added=added, skipped_existing=rows - added, rejected_rows=0, rows_read=rows,
-                        store=str(store.path), run_id=run_id if added else None,
-                        sources=list(per_source.values()), seconds=round(time.perf_counter() - start, 3))
+                                        "datanet": datanet, "on_error": on_error},
+                                added=added, rows=valid + len(rejected),
+                                rejected=rejected[:MAX_LISTED_REJECTIONS], rejected_rows=len(rejected))
+    return IngestResult(added=added, skipped_existing=valid - added, rejected_rows=len(rejected),
+                        rows_read=valid + len(rejected), store=str(store.path),
+                        run_id=run_id if (added or rejected) else None, sources=list(per_source.values()),
+                        seconds=round(time.perf_counter() - start, 3), rejected=rejected[:MAX_LISTED_REJECTIONS])
 
 
 __all__ = ["IngestResult", "ingest", "read", "prepare_batch", "finalize_sql", "iter_prepared"]

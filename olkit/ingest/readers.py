@@ -56,6 +56,15 @@ class Reader:
     label: str
     unit: str = "row"
     info: dict[str, Any] = field(default_factory=dict)
+    #: ``"raise"`` (default): the first bad record stops everything; ``"skip"``: bad records are
+    #: left out and listed in :attr:`rejected` (what could be parsed is kept).
+    on_error: str = "raise"
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, pos: int | None, reason: str, field: str | None = None) -> None:
+        """Record a record left out in ``on_error="skip"`` mode."""
+        self.rejected.append({"source": self.label, "position": f"{self.unit} {pos}" if pos is not None else None,
+                              "field": field, "reason": reason})
 
     def batches(self) -> Iterator[pl.DataFrame]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -143,6 +152,10 @@ class JsonlReader(Reader):
                 if not block:
                     break
         self.info.update(sha256=digest.hexdigest(), records=records)
+        if records == 0 and self.rejected:
+            first = self.rejected[0]
+            raise self.error(f"no readable record: all {len(self.rejected)} were rejected "
+                             f"(first: {first['position']}: {first['reason']})")
         if records == 0:
             raise self.error("the file is empty: no JSON records (one JSON object per line expected)")
 
@@ -154,21 +167,51 @@ class JsonlReader(Reader):
         try:
             frame = pl.read_ndjson(chunk, infer_schema_length=None)
         except Exception as err:  # noqa: BLE001 - polars raises several types; we locate the line
-            raise self._locate(chunk, first_line, err) from None
+            if self.on_error != "skip":
+                raise self._locate(chunk, first_line, err) from None
+            chunk = self._blank_bad_lines(chunk, first_line)
+            nonblank = _nonblank_lines(chunk)
+            if nonblank.size == 0:
+                return None
+            try:
+                frame = pl.read_ndjson(chunk, infer_schema_length=None)
+            except Exception as err2:  # noqa: BLE001 - e.g. a field that is an object here, a list there
+                raise self._locate(chunk, first_line, err2) from None
         if frame.height != nonblank.size:  # should not happen; be loud rather than mislabel lines
             raise self._locate(chunk, first_line, None)
         return frame.with_columns(pl.Series("_pos", nonblank + first_line, dtype=pl.Int64))
 
+    def _blank_bad_lines(self, chunk: bytes, first_line: int) -> bytes:
+        """Skip mode: empty every line that is not UTF-8 JSON object (keeps line numbers), record why."""
+        lines = chunk.split(b"\n")
+        for offset, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            reason = None
+            try:
+                value = json.loads(raw.decode("utf-8"))
+                if not isinstance(value, dict):
+                    reason = f"expected a JSON object, found a JSON {type(value).__name__}"
+            except UnicodeDecodeError:
+                reason = "not valid UTF-8"
+            except json.JSONDecodeError as bad:
+                reason = f"not valid JSON ({bad.msg} at column {bad.colno})"
+            if reason is not None:
+                self.reject(first_line + offset, reason)
+                lines[offset] = b""
+        return b"\n".join(lines)
+
     def _locate(self, chunk: bytes, first_line: int, err: Exception | None) -> RecordError:
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            return _utf8_error(self.label, chunk, first_line, bad)
+        """The first line that is not UTF-8 JSON object (error path only: Python, line by line)."""
         for offset, raw in enumerate(chunk.split(b"\n")):
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw)
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return _utf8_error(self.label, raw, first_line + offset, bad)
+            try:
+                value = json.loads(text)
             except json.JSONDecodeError as bad:
                 return self.error(f"not valid JSON ({bad.msg} at column {bad.colno})", first_line + offset)
             if not isinstance(value, dict):
@@ -346,8 +389,17 @@ def _with_pos(frame: pl.DataFrame, start: int) -> pl.DataFrame:
     return frame.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + start).alias("_pos"))
 
 
-def open_source(source: Any, *, name: str | None = None, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Reader:
+def open_source(source: Any, *, name: str | None = None, batch_bytes: int = DEFAULT_BATCH_BYTES,
+                on_error: str = "raise") -> Reader:
     """Pick the reader for a path or an in-memory object.  ``name`` overrides the recorded label."""
+    if on_error not in ("raise", "skip"):
+        raise InputError(f"on_error must be 'raise' or 'skip', not {on_error!r}", field="on_error")
+    reader = _open(source, name, batch_bytes)
+    reader.on_error = on_error
+    return reader
+
+
+def _open(source: Any, name: str | None, batch_bytes: int) -> Reader:
     if isinstance(source, pl.DataFrame) or type(source).__name__ == "DataFrame":
         return FrameReader(label=name or "frame", frame=source)
     if type(source).__name__ in ("Dataset", "DatasetDict"):
