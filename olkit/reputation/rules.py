@@ -399,13 +399,21 @@ def _dec_standing(s: State, p: dict[str, Any]) -> np.ndarray:
 
 
 RULES: dict[str, Rule] = {
-    "acceptance_ratio": Rule("acceptance_ratio", _ar_init, _ar_update, _ar_standing),
-    "beta": Rule("beta", _beta_init, _beta_update, _beta_standing),
-    "eigentrust": Rule("eigentrust", _et_init, _et_update, _et_standing, needs_validators=True),
-    "credibility": Rule("credibility", _cred_init, _cred_update, _cred_standing),
-    "stake": Rule("stake", _stake_init, _stake_update, _stake_standing),
-    "yuma": Rule("yuma", _yuma_init, _yuma_update, _yuma_standing, needs_validators=True),
-    "decoupled": Rule("decoupled", _dec_init, _dec_update, _dec_standing),
+    "acceptance_ratio": Rule("acceptance_ratio", _ar_init, _ar_update, _ar_standing,
+                             doc="s_i = (A_i + a) / (N_i + a + b); A accepted, N submitted, all time"),
+    "beta": Rule("beta", _beta_init, _beta_update, _beta_standing,
+                 doc="alpha <- lam*alpha + acc, beta <- lam*beta + rej; s = (alpha + a) / (alpha + beta + a + b)"),
+    "eigentrust": Rule("eigentrust", _et_init, _et_update, _et_standing, needs_validators=True,
+                       doc="t = (1 - alpha) C^T t + alpha p over validators + contributors; s_j = t_j / max t"),
+    "credibility": Rule("credibility", _cred_init, _cred_update, _cred_standing,
+                        doc="c <- (1 - r) c + r q^gamma for contributors who submitted; s = c"),
+    "stake": Rule("stake", _stake_init, _stake_update, _stake_standing,
+                  doc="stake <- stake (1 - min(1, sigma f (1 + kappa rho_group))); s = min(1, stake / stake_0)"),
+    "yuma": Rule("yuma", _yuma_init, _yuma_update, _yuma_standing, needs_validators=True,
+                 doc="c_j = kappa-stake quantile of W_.j; W' = min(W, c); I = S W' / sum; s = I / max I"),
+    "decoupled": Rule("decoupled", _dec_init, _dec_update, _dec_standing,
+                      doc="g <- lam g + acc, u <- lam u + abuse; s = (g + a) / (g + w u + a + b); "
+                          "honest failures do not move s"),
 }
 assert tuple(RULES) == RULE_NAMES
 
