@@ -102,11 +102,23 @@ def test_vectorised_ids_agree_with_schema(rows: list[tuple]) -> None:
         [{"datanet": "d", "contributor_id": c, "instruction": i, "response": r, "text": None, "parent_id": p}
          for c, i, r, p in rows],
         schema={k: pl.String for k in ("datanet", "contributor_id", "instruction", "response", "text", "parent_id")})
-    out = add_ids(frame)
+    out = add_ids(frame, normalize=False)
     for row in out.iter_rows(named=True):
         ch = schema.content_hash(row["instruction"], row["response"], row["text"])
         assert row["content_hash"] == ch
         assert row["submission_id"] == schema.submission_id("d", row["contributor_id"], ch, row["parent_id"])
+
+
+def test_add_ids_on_a_raw_frame_matches_ingestion() -> None:
+    raw = pl.DataFrame({"datanet": ["qa"] * 4, "contributor_id": [" ann", "bob\u00a0", "cé", "d"],
+                        "instruction": ["Cafe\u0301? ", "x\r\ny", "plain", None],
+                        "response": ["ok\x00", "  spaced  ", "\u200bz", "t"], "text": [None] * 4,
+                        "parent_id": [None, " s_1", None, None]},
+                       schema_overrides={"text": pl.String})
+    ids = add_ids(raw)
+    assert ids["submission_id"].to_list() == read(raw)["submission_id"].to_list()
+    assert ids["instruction"][0] == "Café?" and ids["contributor_id"][0] == "ann"
+    assert add_ids(raw, normalize=False)["submission_id"][0] != ids["submission_id"][0]
 
 
 # -- mappings -------------------------------------------------------------------------------------

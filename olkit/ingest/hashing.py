@@ -48,12 +48,24 @@ def connect_memory() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def add_ids(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+def add_ids(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None, *,
+            normalize: bool = True) -> pl.DataFrame:
     """Return ``frame`` with ``content_hash`` and ``submission_id`` (re)computed, vectorised.
 
-    ``frame`` needs ``datanet, contributor_id, instruction, response, text, parent_id`` (strings,
-    already normalised: the hash is of exactly what is given).
+    ``frame`` needs ``datanet, contributor_id, instruction, response, text, parent_id`` (strings).
+    With ``normalize=True`` (default) the content and id columns are first normalised exactly as
+    ingestion does (and returned normalised), so a raw frame — e.g. ``sample_stream()`` — gets the
+    very ids the store gives the same records; ``normalize=False`` hashes exactly what is given.
     """
+    if normalize:
+        from olkit.ingest.normalize import normalize_id_expr, normalize_series
+
+        frame = frame.with_columns(
+            *[normalize_series(frame[c]) for c in ("instruction", "response", "text")
+              if c in frame.columns and frame.schema[c] == pl.String],
+            *[normalize_id_expr(c).alias(c) for c in ("datanet", "contributor_id", "parent_id")
+              if c in frame.columns and frame.schema[c] == pl.String],
+        )
     own = con is None
     con = con or connect_memory()
     try:
