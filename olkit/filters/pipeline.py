@@ -411,8 +411,8 @@ class Pipeline:
             if row_filters:
                 t0 = time.perf_counter()
                 ds = ray.data.read_parquet(tmp)
-                scored = ds.map_batches(_RowScorer, fn_constructor_args=(row_filters,), batch_format="pyarrow",
-                                        concurrency=1, batch_size=None)
+                scored = ds.map_batches(_score_shard, fn_kwargs={"filters": row_filters}, batch_format="pyarrow",
+                                        batch_size=None)
                 tables = [pl.from_arrow(t) for t in ray.get(scored.to_arrow_refs())]
                 got = pl.concat([t for t in tables if t.height], how="vertical_relaxed") if tables else None
                 if got is None or got.height != batch.height:
@@ -451,26 +451,20 @@ def _checked_scores(f: Filter, batch: pl.DataFrame) -> pl.DataFrame:
     return s.drop("submission_id")
 
 
-class _RowScorer:
-    """Ray Data callable: per-row filter scores of one Parquet shard (filters built once per worker)."""
-
-    def __init__(self, filters: list[Filter]) -> None:
-        self.filters = filters
-
-    def __call__(self, table: Any) -> Any:
-        batch = pl.from_arrow(table)
-        if not isinstance(batch, pl.DataFrame):  # pragma: no cover
-            batch = batch.to_frame()
-        batch = prepare_batch(batch)
-        parts = [batch.select("__row", "submission_id")] if "__row" in batch.columns else [batch.select("submission_id")]
-        secs = {}
-        for f in self.filters:
-            t0 = time.perf_counter()
-            parts.append(_checked_scores(f, batch))
-            secs[f"__sec_{f.name}"] = time.perf_counter() - t0
-        out = pl.concat(parts, how="horizontal").with_columns(
-            [pl.lit(v).alias(k) for k, v in secs.items()])
-        return out.to_arrow()
+def _score_shard(table: Any, filters: list[Filter]) -> Any:
+    """Ray Data task: per-row filter scores of one Parquet shard (keeps the shard's ``__row`` index)."""
+    batch = pl.from_arrow(table)
+    if not isinstance(batch, pl.DataFrame):  # pragma: no cover
+        batch = batch.to_frame()
+    batch = prepare_batch(batch)
+    parts = [batch.select("__row", "submission_id")] if "__row" in batch.columns else [batch.select("submission_id")]
+    secs = {}
+    for f in filters:
+        t0 = time.perf_counter()
+        parts.append(_checked_scores(f, batch))
+        secs[f"__sec_{f.name}"] = time.perf_counter() - t0
+    out = pl.concat(parts, how="horizontal").with_columns([pl.lit(v).alias(k) for k, v in secs.items()])
+    return out.to_arrow()
 
 
 def evaluate_rejections(decisions: pl.DataFrame, labels: pl.DataFrame | None = None,
