@@ -302,6 +302,15 @@ def test_one_megabyte_record_and_scripts(tmp_path) -> None:
     assert out["instruction"][0] == big.strip()
     assert out["content_hash"][0] == schema.content_hash(big.strip(), "ok", None)
     assert out["contributor_id"].to_list() == ["ann", *NON_LATIN]
+    from olkit.store import Store
+
+    with Store(tmp_path / "s.duckdb") as store:
+        from olkit.ingest import ingest
+
+        assert ingest(tmp_path / "big.jsonl", store, progress=False).added == frame.height
+        stored = store.submissions().sort("source_id")
+        assert stored["instruction"][0] == big.strip() and stored["submission_id"].to_list() == out["submission_id"].to_list()
+        assert store.verify().ok
 
 
 def test_gzipped_files(tmp_path) -> None:
