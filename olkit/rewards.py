@@ -53,7 +53,7 @@ def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = Non
     if total <= 0 or budget == 0:
         return np.zeros_like(w)
     if unit is None:
-        pay = w * (budget / total)
+        pay = budget * (w / total)  # w / total <= 1 stays finite even for subnormal weights
         # Put the rounding residue on the largest payout so the sum is the budget to the last ulp.
         pay[int(np.argmax(pay))] += budget - pay.sum()
         return np.maximum(pay, 0.0)
