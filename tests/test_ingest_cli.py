@@ -117,20 +117,19 @@ def test_help_on_every_command(capsys) -> None:
 
 
 def test_subprocess_smoke(tmp_path) -> None:
-    src = tmp_path / "x.jsonl"
-    src.write_text('{"contributor_id": "a", "instruction": "Hi", "response": "Hello"}\n'
+    """The installed entry point: one clear line on stderr, exit 2, nothing written (one start: imports are slow)."""
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"contributor_id": "a", "instruction": "Hi", "response": "Hello"}\n')
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"contributor_id": "a", "instruction": "Hi", "response": "Hello"}\n'
                    '{"contributor_id": "a", "instruction": "Bye"\n')
     store = tmp_path / "s.duckdb"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "olkit.cli", "ingest", str(src), "--store", str(store), "--json"]
+    cmd = [sys.executable, "-m", "olkit.cli", "ingest", str(good), str(bad), "--store", str(store), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().endswith(f"{src}, line 2: not valid JSON (Expecting ',' delimiter at column 45)")
-    src.write_text('{"contributor_id": "a", "instruction": "Hi", "response": "Hello"}\n')
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["added"] == 1
-    with Store(store, read_only=True) as s:
-        assert s.verify().ok and s.stats()["submissions"] == 1
+    assert proc.stderr.strip() == f"olkit ingest: error: {bad}, line 2: not valid JSON (Expecting ',' delimiter at column 45)"
+    assert proc.stdout == "" and not store.exists()  # a failed first ingest leaves no store behind
 
 
 def test_skip_mode_keeps_good_records_and_lists_the_bad(tmp_path, capsys) -> None:
@@ -145,7 +144,7 @@ def test_skip_mode_keeps_good_records_and_lists_the_bad(tmp_path, capsys) -> Non
     store = tmp_path / "s.duckdb"
     code, _, err = _run(capsys, "ingest", str(src), "--store", str(store))
     assert code == 2 and f"{src}, line 2: not valid JSON" in err
-    assert not store.exists() or _tables(store)["submissions"] == []
+    assert not store.exists()
     code, out, _ = _run(capsys, "ingest", str(src), "--store", str(store), "--on-error", "skip", "--json")
     result = json.loads(out)
     assert code == 0

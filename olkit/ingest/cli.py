@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from olkit.cli import emit
 from olkit.ingest.sample_io import write_sample
@@ -68,9 +69,17 @@ def _ingest(args: argparse.Namespace) -> int:
     from olkit.store import Store
 
     progress = not (args.no_progress or args.json) and sys.stderr.isatty()
-    with Store(args.store) as store:
-        result = ingest(args.paths, store, mapping=args.mapping, datanet=args.datanet, progress=progress,
-                        on_error=args.on_error)
+    path = Path(args.store)
+    created = not path.exists()
+    try:
+        with Store(path) as store:
+            result = ingest(args.paths, store, mapping=args.mapping, datanet=args.datanet, progress=progress,
+                            on_error=args.on_error)
+    except BaseException:
+        if created:  # a failed first ingest leaves no empty store behind
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
     out = result.to_dict()
     if not args.json:
         out["rejected"] = "; ".join(f"{r['position']}: {r['reason']}" for r in result.rejected[:10]) or "none"
