@@ -13,6 +13,7 @@ from olkit.ingest.hashing import add_ids
 from olkit.ingest.mapping import PRESETS, ColumnMap, detect_preset
 from olkit.ingest.normalize import normalize_expr, normalize_text
 from olkit.ingest.readers import RecordError, open_source
+from olkit.ingest.sample_io import write_sample
 
 __all__ = ["DEFAULT_DATANET", "IngestResult", "ingest", "read", "add_ids", "PRESETS", "ColumnMap",
-           "detect_preset", "normalize_expr", "normalize_text", "RecordError", "open_source"]
+           "detect_preset", "normalize_expr", "normalize_text", "RecordError", "open_source", "write_sample"]
