@@ -94,22 +94,19 @@ def chromium_page(width: int = 1400, height: int = 1000):
 
 def open_and_run(page, base_url: str, notebook: str, *, timeout_ms: int = 180_000) -> None:
     """Open a notebook in Lab, run all cells, wait until the kernel is idle again."""
-    page.goto(f"{base_url}/lab/tree/{notebook}", wait_until="domcontentloaded")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-                           timeout=timeout_ms)
-    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                           timeout=timeout_ms)
+    # A fresh workspace per notebook: Lab must not restore the previous test's tabs.
+    page.goto(f"{base_url}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?reset", wait_until="domcontentloaded")
+    kernel = "window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel"
+    page.wait_for_function(f"() => {kernel}?.status === 'idle'", timeout=timeout_ms)
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # Wait until every code cell has an execution count (the run finished).
     page.wait_for_function(
-        """() => { const nb = window.jupyterapp.shell.currentWidget.content;
+        """() => { const nb = window.jupyterapp?.shell?.currentWidget?.content;
+                   if (!nb) return false;
                    const cells = nb.widgets.filter(c => c.model.type === 'code');
                    return cells.length > 0 && cells.every(c => c.model.executionCount !== null)
-                          && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'; }""",
+                          && %s?.status === 'idle'; }""" % kernel,
         timeout=timeout_ms)
 
 
