@@ -94,28 +94,30 @@ def _rolling_shingles(doc: np.ndarray, h: np.ndarray, k: int) -> tuple[np.ndarra
     n = len(h)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    starts_of_doc = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
-    doc_len = np.diff(np.r_[starts_of_doc, n])
-    idx = np.arange(n)
-    # position within its item and item length, per element
-    pos = idx - np.repeat(starts_of_doc, doc_len)
-    length = np.repeat(doc_len, doc_len)
-    acc = h.copy()
+    acc = h[: n - k + 1].copy() if n >= k else np.zeros(0, np.uint64)
     with np.errstate(over="ignore"):
         for j in range(1, k):
-            nxt = np.zeros(n, dtype=np.uint64)
-            nxt[: n - j] = h[j:]
-            inside = pos + j < length
-            acc = np.where(inside, acc * _MULT + nxt, acc)
+            acc *= _MULT
+            acc += h[j: n - k + 1 + j]
             acc ^= acc >> np.uint64(31)
-    valid = (pos + k <= length) | ((pos == 0) & (length < k))
-    out = acc[valid]
+    valid = doc[: len(acc)] == doc[k - 1:] if len(acc) else np.zeros(0, bool)
+    out_doc, out = doc[: len(acc)][valid], acc[valid]
+    # items with fewer than k words: one shingle of all their words
+    first = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    length = np.diff(np.r_[first, n])
+    short = first[length < k]
+    if len(short):
+        short_len = length[length < k]
+        comb = h[short].copy()
+        with np.errstate(over="ignore"):
+            for j in range(1, int(short_len.max())):
+                inside = j < short_len
+                comb[inside] = comb[inside] * _MULT + h[short[inside] + j]
+                comb[inside] ^= comb[inside] >> np.uint64(31)
+        out_doc = np.concatenate([out_doc, doc[short]])
+        out = np.concatenate([out, comb])
     out = (out ^ (out >> np.uint64(32))) & MAX_HASH_32
-    return doc[valid], out
-
-
-# ------------------------------------------------------------------------------------------------
-# MinHash
+    return out_doc, out
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -136,10 +138,12 @@ def minhash_signatures(doc: np.ndarray, shingles: np.ndarray, n_items: int, num_
                        *, chunk: int = 2048, threads: int | None = None) -> np.ndarray:
     """``(n_items, num_perm)`` uint32 MinHash signatures; rows of items without shingles are all max.
 
-    Hash ``k`` of shingle ``x`` is ``((a_k*x + b_k) mod p) mod 2**32`` with ``p = 2**61 - 1``; the
-    modulo is the lazy Mersenne reduction ``(v & p) + (v >> 61)`` (congruent mod p; it differs from
-    the fully reduced value only for results in ``[p, p + 7]``, probability ~2**-58).  Work is done
-    in cache-sized blocks of ``chunk`` shingles with in-place operations.
+    Permutation ``k`` of a 32-bit shingle hash ``x`` is ``((a_k*x + b_k) mod p) mod 2**32`` with the
+    Mersenne prime ``p = 2**61 - 1`` and ``a_k, b_k < 2**32`` (so ``a_k*x + b_k < 2**64``: no
+    overflow).  The modulo is the lazy Mersenne reduction ``(v & p) + (v >> 61)`` -- congruent mod
+    ``p``, equal to the fully reduced value except for results in ``[p, p + 7]`` (probability about
+    2**-58).  Work is done in cache-sized blocks of ``chunk`` shingles, in place, split over
+    ``threads`` threads (numpy releases the GIL).
     """
     a, b = permutations(num_perm, seed)
     sig = np.full((n_items, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
@@ -164,7 +168,7 @@ def minhash_signatures(doc: np.ndarray, shingles: np.ndarray, n_items: int, num_
             np.add(v, b[None, :], out=v)
             np.right_shift(v, shift, out=t)
             np.bitwise_and(v, MERSENNE_61, out=v)
-            np.add(v, t, out=v)
+            np.add(v, t, out=v)  # (a*x + b) mod p, lazily reduced
             v32 = v.astype(np.uint32)  # mod 2**32
             starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
             out.append((d[starts], np.minimum.reduceat(v32, starts, axis=0)))
@@ -206,10 +210,11 @@ def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
         return np.zeros((0, 2), np.int64)
     i = np.tile(idx, bands)
     k = keys[idx].T.reshape(-1)
-    band = np.repeat(np.arange(bands, dtype=np.int64), len(idx))
-    order = np.lexsort((i, k, band))
-    i, k, band = i[order], k[order], band[order]
-    same = (k[1:] == k[:-1]) & (band[1:] == band[:-1])  # element j+1 shares the bucket of element j
+    # band_keys mixes the band index into every key, and the input is band-major with items in
+    # order, so a stable sort by key alone groups buckets with their members in batch order
+    order = np.argsort(k, kind="stable")
+    i, k = i[order], k[order]
+    same = k[1:] == k[:-1]  # element j+1 shares the bucket of element j
     group_start = np.r_[0, np.flatnonzero(~same) + 1]
     first = np.repeat(i[group_start], np.diff(np.r_[group_start, len(i)]))
     later = i[1:][same]
