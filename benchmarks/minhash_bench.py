@@ -12,8 +12,9 @@ Same parameters on both sides: word 3-shingles (lower-cased ``\\w+`` tokens), 12
   candidate.
 * datasketch: the documented usage -- ``MinHash.bulk`` over each document's shingles, then for each
   document in order ``lsh.query`` (earlier documents) and ``lsh.insert``; a candidate counts when its
-  estimated Jaccard is >= the threshold.  Python shingling is timed separately and *not* counted
-  in datasketch's time (a conservative ratio).
+  estimated Jaccard is >= the threshold.  Python shingling (datasketch takes shingles, not text)
+  is timed separately: ``speedup`` is end to end (text in, pairs out, on both sides);
+  ``speedup_minhash_lsh_only`` leaves datasketch's shingling out (the conservative ratio).
 
 Quality: recall of the planted (duplicate -> original) pairs, where a pair counts as found when the
 duplicate is flagged and lands in the same duplicate cluster as its original; plus how many
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
         "olkit": {"seconds": round(ours_s, 3), "docs_per_s": round(len(docs) / ours_s, 1), **q_ours},
         "datasketch": {"seconds": round(ds_s, 3), "python_shingling_seconds_not_counted": round(ds_shingle_s, 3),
                        "docs_per_s": round(len(docs) / ds_s, 1), **q_ds},
-        "speedup": round(ds_s / ours_s, 2),
+        "speedup": round((ds_s + ds_shingle_s) / ours_s, 2),
+        "speedup_minhash_lsh_only": round(ds_s / ours_s, 2),
         "target_speedup": 5.0,
         "recall_difference_points": round(100 * (q_ours["planted_recall"] - q_ds["planted_recall"]), 2),
         "flagged_docs_jaccard_between_tools": round(len(ours_flag & ds_flag) / max(len(ours_flag | ds_flag), 1), 4),

@@ -208,18 +208,22 @@ def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(active)
     if len(idx) < 2:
         return np.zeros((0, 2), np.int64)
-    i = np.tile(idx, bands)
-    k = keys[idx].T.reshape(-1)
-    # band_keys mixes the band index into every key, and the input is band-major with items in
-    # order, so a stable sort by key alone groups buckets with their members in batch order
-    order = np.argsort(k, kind="stable")
-    i, k = i[order], k[order]
+    if len(idx) >= 1 << 32:  # pragma: no cover
+        raise ValueError("candidate_pairs handles at most 2**32 items per batch")
+    # one sortable uint64 per (bucket, item): the top 32 bits of the bucket key (band_keys mixes the
+    # band in; a rare 32-bit collision only adds a candidate, which similarity checks later) and the
+    # item index, so one plain sort groups buckets with their members in batch order
+    packed = (keys[idx].T.reshape(-1) & np.uint64(0xFFFFFFFF00000000)) | np.tile(idx, bands).astype(np.uint64)
+    packed.sort()
+    i = (packed & MAX_HASH_32).astype(np.int64)
+    k = packed >> np.uint64(32)
     same = k[1:] == k[:-1]  # element j+1 shares the bucket of element j
     group_start = np.r_[0, np.flatnonzero(~same) + 1]
     first = np.repeat(i[group_start], np.diff(np.r_[group_start, len(i)]))
     later = i[1:][same]
     pairs = np.concatenate([np.stack([later, i[:-1][same]], axis=1),
                             np.stack([later, first[1:][same]], axis=1)])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     if len(pairs) == 0:
         return np.zeros((0, 2), np.int64)
     packed = _sorted_unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
