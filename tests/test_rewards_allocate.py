@@ -96,9 +96,9 @@ def test_long_frame_and_reputation_weighting():
     long = pl.DataFrame({"submission_id": ["a", "a", "b", "b"], "contributor_id": ["x", "x", "y", "y"],
                          "eval_id": ["e1", "e2", "e1", "e2"], "score": [1.0, 2.0, 3.0, 0.0]})
     pay = allocate(60.0, long)
-    assert dict(zip(pay["contributor_id"], pay["payout"])) == {"x": 30.0, "y": 30.0}
+    assert dict(zip(pay["contributor_id"], pay["payout"], strict=True)) == {"x": 30.0, "y": 30.0}
     pay = allocate(60.0, long, pl.DataFrame({"contributor_id": ["x", "y"], "standing": [1.0, 0.5]}))
-    assert dict(zip(pay["contributor_id"], pay["payout"])) == pytest.approx({"x": 40.0, "y": 20.0})
+    assert dict(zip(pay["contributor_id"], pay["payout"], strict=True)) == pytest.approx({"x": 40.0, "y": 20.0})
     assert payout_summary(pay, ["y"])["adversary_share"] == pytest.approx(1 / 3)
     assert adversary_share(pay, []) == 0.0
     acc = allocate(10.0, long, policy=Policy().updated(**{"rewards.rule": "acceptance"}))

@@ -86,7 +86,7 @@ def run_attribute(adapter: str | Path, method: str, eval_file: str | Path, out: 
     top = att.by_contributor().head(3)
     return {"method": att.method, "n_train": len(att.train_ids), "n_eval": len(att.eval_ids),
             "seconds": round(att.seconds, 3), "out": str(out),
-            "top_contributors": dict(zip(top["contributor_id"].to_list(), [round(x, 6) for x in top["score"]]))}
+            "top_contributors": dict(zip(top["contributor_id"].to_list(), [round(x, 6) for x in top["score"]], strict=True))}
 
 
 def run_reward(attribution: str | Path, budget: float, out: str | Path, policy: str | Path | None = None,

@@ -127,7 +127,7 @@ def _loop_grads(model, b: Batch, names: list[str]) -> dict[str, torch.Tensor]:
             logits = model(input_ids=b.input_ids[r: r + 1], attention_mask=b.attention_mask[r: r + 1]).logits
             loss = token_losses(logits, b.labels[r: r + 1])[0]
             gs = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
-        for n, g in zip(names, gs):
+        for n, g in zip(names, gs, strict=True):
             out[n].append(torch.zeros_like(params[n]) if g is None else g)
     return {n: torch.stack(v) for n, v in out.items()}
 

@@ -50,7 +50,7 @@ def encode(tokenizer, instructions: Sequence[str], responses: Sequence[str], *, 
     """Encode pairs as ``prompt + " " + response + eos``; labels cover the response and eos only."""
     prompts = [PROMPT_TEMPLATE.format(instruction=i) for i in instructions]
     eos = tokenizer.eos_token or ""
-    full = [f"{p} {r}{eos}" for p, r in zip(prompts, responses)]
+    full = [f"{p} {r}{eos}" for p, r in zip(prompts, responses, strict=True)]
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     f_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
     n = len(full)
@@ -59,7 +59,7 @@ def encode(tokenizer, instructions: Sequence[str], responses: Sequence[str], *, 
     ids = torch.full((n, width), pad, dtype=torch.long)
     mask = torch.zeros((n, width), dtype=torch.long)
     labels = torch.full((n, width), -100, dtype=torch.long)
-    for r, (p, f) in enumerate(zip(p_ids, f_ids)):
+    for r, (p, f) in enumerate(zip(p_ids, f_ids, strict=True)):
         f = f[:width]
         ids[r, : len(f)] = torch.tensor(f, dtype=torch.long)
         mask[r, : len(f)] = 1
@@ -174,10 +174,11 @@ def train_lora(
     init_state: dict[str, torch.Tensor] | None = None,
     checkpoint_every: int | None = None,
     weight_decay: float = 0.0,
+    optimizer: str = "adamw",
     seed: int = 0,
     progress: bool = False,
 ) -> TrainResult:
-    """Train the LoRA parameters of ``model`` in place with AdamW; deterministic for a seed.
+    """Train the LoRA parameters of ``model`` in place (AdamW or SGD); deterministic for a seed.
 
     ``batch_size=None`` trains full-batch (the same data always gives the same trajectory, which
     makes retraining-based ground truth noise-free).  ``init_state`` resets LoRA weights first, so
@@ -192,7 +193,12 @@ def train_lora(
     if init_state is not None:
         load_lora_state(model, init_state)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', not {optimizer!r}")
     gen = torch.Generator().manual_seed(seed)
     n = len(batch)
     result = TrainResult(state={})
@@ -221,6 +227,8 @@ def train_lora(
 
 def _adam_precond(model, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor] | None:
     """``1 / (sqrt(v_hat) + eps)`` per trainable parameter, or ``None`` before the first step."""
+    if not isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
+        return None
     group = opt.param_groups[0]
     beta2, eps = group["betas"][1], group["eps"]
     out = {}

@@ -86,7 +86,7 @@ class GradientSimilarity(Method):
 
     name = "gradsim"
 
-    def __init__(self, *, normalize: bool = False, chunk: int = 16) -> None:
+    def __init__(self, *, normalize: bool = False, chunk: int = 32) -> None:
         self.normalize, self.chunk = normalize, chunk
 
     def _scores(self, ctx, train, eval):
@@ -109,8 +109,9 @@ class TracIn(Method):
 
     name = "tracin"
 
-    def __init__(self, *, max_checkpoints: int = 8, adam: bool = False, chunk: int = 16) -> None:
-        self.max_checkpoints, self.adam, self.chunk = max_checkpoints, adam, chunk
+    def __init__(self, *, max_checkpoints: int = 3, adam: bool = False, normalize: bool = False,
+                 chunk: int = 32) -> None:
+        self.max_checkpoints, self.adam, self.normalize, self.chunk = max_checkpoints, adam, normalize, chunk
         if adam:
             self.name = "tracin_adam"
 
@@ -121,9 +122,11 @@ class TracIn(Method):
             from olkit.attribution.lm import Checkpoint
 
             cks = [Checkpoint(0, 1.0, final)]
-        # skip the initial checkpoint when LoRA B is zero there: every gradient of A vanishes
+        if self.adam and any(ck.precond is not None for ck in cks):
+            # Adam steps only exist after the first update: use checkpoints with optimizer state
+            cks = [ck for ck in cks if ck.precond is not None]
         if len(cks) > self.max_checkpoints:
-            idx = np.unique(np.linspace(1, len(cks) - 1, self.max_checkpoints).round().astype(int))
+            idx = np.unique(np.linspace(0, len(cks) - 1, self.max_checkpoints).round().astype(int))
             cks = [cks[i] for i in idx]
         total = np.zeros((train.height, eval.height))
         try:
@@ -132,6 +135,8 @@ class TracIn(Method):
                 if self.adam and ck.precond is not None:
                     blocks = precondition(blocks, ck.precond)
                 gt = blocks.flat().double()
+                if self.normalize:
+                    gt = gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-12)
                 ge = _grads(ctx, eval, self.chunk, state=ck.state).flat().double()
                 total += ck.lr * (gt @ ge.T).numpy()
         finally:
@@ -155,23 +160,30 @@ class DataInf(Method):
 
     name = "datainf"
 
-    def __init__(self, *, damping: float = 0.1, chunk: int = 16) -> None:
+    def __init__(self, *, damping: float = 0.1, chunk: int = 32) -> None:
         self.damping, self.chunk = damping, chunk
 
     def _scores(self, ctx, train, eval):
         gt, ge = _grads(ctx, train, self.chunk), _grads(ctx, eval, self.chunk)
-        n = gt.n
-        total = torch.zeros(n, ge.n, dtype=torch.float64)
+        total = torch.zeros(gt.n, ge.n, dtype=torch.float64)
         for name, g in gt.blocks.items():
-            g = g.double()
-            v = ge.blocks[name].double()
-            sq = (g * g).sum(1)
-            lam = self.damping * sq.mean().clamp(min=1e-12)
-            vg = v @ g.T  # (m, n)
-            gg = g @ g.T  # (n, n)
-            corr = (vg / (lam + sq)) @ gg / n
-            total += ((vg - corr) / lam).T
+            total += datainf_layer(g.double(), ge.blocks[name].double(), self.damping)
         return total.numpy(), {"layers": len(gt.blocks)}
+
+
+def datainf_layer(g: torch.Tensor, v: torch.Tensor, damping: float = 0.1) -> torch.Tensor:
+    """DataInf scores of one layer: ``(n_train, n_eval)`` matrix of ``v_j^T H^-1 g_i``.
+
+    ``H^-1 = (1/n) sum_k (g_k g_k^T + lambda I)^-1`` is applied through Sherman-Morrison, using only
+    the Gram matrices ``g g^T`` and ``v g^T`` (no ``d x d`` matrix).
+    """
+    n = g.shape[0]
+    sq = (g * g).sum(1)
+    lam = damping * sq.mean().clamp(min=1e-12)
+    vg = v @ g.T  # (m, n)
+    gg = g @ g.T  # (n, n)
+    corr = (vg / (lam + sq)) @ gg / n
+    return ((vg - corr) / lam).T
 
 
 class TRAK(Method):
@@ -184,8 +196,8 @@ class TRAK(Method):
 
     name = "trak"
 
-    def __init__(self, *, k: int = 256, damping: float = 0.01, max_checkpoints: int = 1, seed: int = 0,
-                 chunk: int = 16) -> None:
+    def __init__(self, *, k: int = 256, damping: float = 1.0, max_checkpoints: int = 1, seed: int = 0,
+                 chunk: int = 32) -> None:
         self.k, self.damping, self.max_checkpoints, self.seed, self.chunk = k, damping, max_checkpoints, seed, chunk
 
     def _scores(self, ctx, train, eval):

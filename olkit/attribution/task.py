@@ -10,6 +10,13 @@ changes the loss on exactly their topics.  Bad data is injected with ground-trut
 * ``wrong_answer``: an instruction answered with another topic's response;
 * ``duplicate``: an exact copy of someone else's item under a new contributor (for reward tests).
 
+Every topic has two response *styles* (the same facts, different wording, e.g. "Bake the bread for
+ten minutes until it is golden." vs "Ten minutes of baking leaves the bread golden."), and each
+contributor mostly writes in one style.  Sentence embeddings see the two styles as near-identical,
+but a language model's token likelihood does not: a method that only looks at meaning cannot tell
+which training items actually lower the loss of an answer written in a given style.  This is the
+gap between semantic similarity and training influence that model-aware attribution exists for.
+
 Example
 -------
 >>> task = make_task(n_contributors=6, items_per_contributor=6, n_eval=8, seed=0)
@@ -27,6 +34,16 @@ import numpy as np
 import polars as pl
 
 from olkit.schema import content_hash, submission_id
+
+#: topic -> second response style (same slots, different wording)
+STYLES: dict[str, str] = {
+    "cooking": "{n} minutes of {verb}ing leaves the {food} {state}, so keep watching it.",
+    "weather": "Expect {thing} and {adj} days, that is {city} in {season} for you.",
+    "astronomy": "That would be {planet}: {count} moons circle it and it shines {colour}.",
+    "gardening": "Put {plant} into {soil} ground around {month}, watering {freq}.",
+    "sports": "{n} players make up one {level} {sport} side, practising {freq} weekly.",
+    "music": "For {style} music put the {instrument} in {key}, with {adj} {part}.",
+}
 
 #: topic -> (instruction template, response template, slot fillers)
 TOPICS: dict[str, tuple[str, str, dict[str, list[str]]]] = {
@@ -98,10 +115,10 @@ class AttributionTask:
         return self.train["label"].is_in(["spam", "wrong_answer"]).to_numpy()
 
 
-def _fill(rng: np.random.Generator, topic: str) -> tuple[str, str]:
+def _fill(rng: np.random.Generator, topic: str, style: int = 0) -> tuple[str, str]:
     inst, resp, slots = TOPICS[topic]
     values = {k: v[int(rng.integers(len(v)))] for k, v in slots.items()}
-    response = resp.format(**values)
+    response = (STYLES[topic] if style == 1 else resp).format(**values)
     return inst.format(**values), response[0].upper() + response[1:]
 
 
@@ -130,11 +147,13 @@ def make_task(
     rows = []
     for c in range(n_contributors):
         main, side = rng.choice(len(names), size=2, replace=len(names) < 2)
+        style = int(rng.integers(2))
         for _ in range(items_per_contributor):
             topic = names[main] if rng.random() < 0.7 else names[side]
-            inst, resp = _fill(rng, topic)
+            s = style if rng.random() < 0.8 else 1 - style
+            inst, resp = _fill(rng, topic, s)
             rows.append({"contributor_id": f"c{c:03d}", "instruction": inst, "response": resp,
-                         "topic": topic, "label": "genuine"})
+                         "topic": topic, "style": s, "label": "genuine"})
     n = len(rows)
     order = rng.permutation(n)
     n_spam, n_wrong = int(round(spam_fraction * n)), int(round(wrong_fraction * n))
@@ -144,7 +163,7 @@ def make_task(
         rows[i]["label"] = "spam"
     for i in order[n_spam:n_spam + n_wrong]:
         other = [t for t in names if t != rows[i]["topic"]] or names
-        _, resp = _fill(rng, other[int(rng.integers(len(other)))])
+        _, resp = _fill(rng, other[int(rng.integers(len(other)))], rows[i]["style"])
         rows[i]["response"], rows[i]["label"] = resp, "wrong_answer"
     genuine = [r for r in rows if r["label"] == "genuine"]
     for d in range(n_duplicates):
@@ -154,9 +173,10 @@ def make_task(
     eval_rows = []
     for _ in range(n_eval):
         topic = names[int(rng.integers(len(names)))]
-        inst, resp = _fill(rng, topic)
+        s = int(rng.integers(2))
+        inst, resp = _fill(rng, topic, s)
         eval_rows.append({"contributor_id": "eval", "instruction": inst, "response": resp,
-                          "topic": topic, "label": "genuine"})
+                          "topic": topic, "style": s, "label": "genuine"})
     ev = _frame(eval_rows, datanet).rename({"submission_id": "eval_id"}).drop("contributor_id")
     ev = ev.with_columns(pl.format("e{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(4)).alias("eval_id"))
     return AttributionTask(train=train, eval=ev, seed=seed)
@@ -164,7 +184,7 @@ def make_task(
 
 def _frame(rows: list[dict], datanet: str) -> pl.DataFrame:
     hashes = [content_hash(r["instruction"], r["response"], None) for r in rows]
-    ids = [submission_id(datanet, r["contributor_id"], h, None) for r, h in zip(rows, hashes)]
+    ids = [submission_id(datanet, r["contributor_id"], h, None) for r, h in zip(rows, hashes, strict=True)]
     # the same contributor may draw the same item twice: keep ids unique by a row suffix
     seen: dict[str, int] = {}
     uniq = []
@@ -178,6 +198,7 @@ def _frame(rows: list[dict], datanet: str) -> pl.DataFrame:
         "instruction": [r["instruction"] for r in rows],
         "response": [r["response"] for r in rows],
         "topic": [r["topic"] for r in rows],
+        "style": [r["style"] for r in rows],
         "label": [r["label"] for r in rows],
         "content_hash": hashes,
     })
