@@ -20,8 +20,6 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from olkit.notebooks import NOTEBOOK_DIR, NotebookFailed, notebook_paths, run_notebook
-
 
 @dataclass(frozen=True)
 class TourEntry:
@@ -43,6 +41,8 @@ def run_tour(reports: str | Path = "reports", *, parameters: dict[str, dict[str,
     restricts the run to notebooks whose stem starts with one of the given prefixes;
     ``notebooks`` replaces the numbered notebooks of the project (tests use it).
     """
+    from olkit.notebooks import NotebookFailed, notebook_paths, run_notebook
+
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
     paths = [p for p in (notebooks or notebook_paths()) if not only or any(p.stem.startswith(o) for o in only)]
@@ -101,5 +101,7 @@ def _tour(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from olkit.notebooks import NOTEBOOK_DIR
+
     return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--port={args.port}",
                             str(NOTEBOOK_DIR)])
