@@ -18,6 +18,7 @@ from olkit.attribution.evaluate import (
     auc,
     bad_data_auc,
     ground_truth,
+    harm_scores,
     lds,
 )
 from olkit.attribution.grads import GradBlocks, Projector, per_example_grads
@@ -183,6 +184,10 @@ def test_metrics_on_known_answers():
     assert lds(-scores, subsets, actual) == pytest.approx(-1.0)
     assert auc(np.array([0.1, 0.9, 0.8, 0.2]), np.array([0, 1, 1, 0])) == 1.0
     assert auc(np.array([1.0, 1.0]), np.array([1, 0])) == 0.5
+    # harm counts negative influence only, each eval column standardised
+    s = np.array([[1.0, 1.0], [-1.0, 3.0], [0.5, -0.5]])
+    z = s / s.std(axis=0)
+    np.testing.assert_allclose(harm_scores(s), [0.0, -z[1, 0], -z[2, 1]])
 
 
 def test_methods_reject_bad_frames(small):
@@ -285,7 +290,8 @@ def test_attribution_explorer_drives_without_browser(small):
     task, _, ctx = small
     ex = AttributionExplorer(ctx, task.train, task.eval, methods=("datainf", "span"), budget=100.0, k=3,
                              max_new_tokens=8)
-    assert ex.answer_text == ex.attributions["datainf"].meta.get("answer", ex.answer_text)
+    assert all(a.eval_ids == ["answer"] for a in ex.attributions.values())
+    assert isinstance(ex.answer_text, str) and "model answer" in ex.answer.value
     assert set(ex.top_items["method"]) == {"datainf", "span"}
     assert ex.top_items.filter(pl.col("method") == "datainf").height == 3
     assert len(ex.figure.data) == 2

@@ -12,7 +12,9 @@ The protocol (Ilyas et al. 2022; Park et al. 2023) on a setup small enough for C
      between the predicted loss ``-sum_{i in S} score_ij`` and the actual loss, averaged over eval items;
    * **LOCO correlation**: Spearman between a contributor's summed score and the rise in total eval
      loss when that contributor is left out;
-   * **bad-data AUC**: ROC AUC of ``-sum_j score_ij`` for flagging injected spam / wrong answers;
+   * **bad-data AUC**: ROC AUC for flagging injected spam / wrong answers by negative influence:
+     ``bad_auc`` ranks by harm (:func:`harm_scores`, the standardised negative influence summed over
+     eval items), ``bad_auc_net`` by net influence ``-sum_j score_ij``;
    * seconds, and the speed-up over retraining.
 
 :func:`evaluate` repeats this over seeds so every number comes with its seed-to-seed spread.
@@ -234,9 +236,28 @@ def auc(flag_scores: np.ndarray, positives: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def bad_data_auc(attribution: Attribution, bad: np.ndarray) -> float:
-    """AUC of negative total influence (``-sum_j score_ij``) for finding injected bad items."""
-    return auc(-attribution.item_scores(), bad)
+def harm_scores(scores: np.ndarray) -> np.ndarray:
+    """How much each training item *hurts* the eval set: ``sum_j max(0, -z_ij)`` where ``z`` is
+    the score standardised per eval item (so every eval item counts equally).
+
+    An item can help some eval items and hurt others (a wrong answer teaches the right words for the
+    wrong question); flagging by harm rather than by net influence finds such items too.
+    """
+    z = scores / (scores.std(axis=0, keepdims=True) + 1e-12)
+    return np.maximum(-z, 0.0).sum(axis=1)
+
+
+def bad_data_auc(attribution: Attribution, bad: np.ndarray, *, flag: str = "harm") -> float:
+    """AUC for finding injected bad items by negative influence.
+
+    ``flag="harm"`` ranks by :func:`harm_scores`; ``flag="net"`` by net negative influence
+    ``-sum_j score_ij``.
+    """
+    if flag == "harm":
+        return auc(harm_scores(attribution.scores), bad)
+    if flag == "net":
+        return auc(-attribution.item_scores(), bad)
+    raise ValueError(f"flag must be 'harm' or 'net', not {flag!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +278,7 @@ class EvaluationReport:
 
 
 def summarize(runs: pl.DataFrame) -> pl.DataFrame:
-    metrics = [c for c in ("lds", "loco_corr", "bad_auc", "seconds", "speedup") if c in runs.columns]
+    metrics = [c for c in ("lds", "loco_corr", "bad_auc", "bad_auc_net", "seconds", "speedup") if c in runs.columns]
     aggs = []
     for m in metrics:
         aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std(ddof=1).fill_null(0.0).alias(f"{m}_std")]
@@ -306,6 +327,7 @@ def evaluate(
             rows.append({
                 "seed": seed, "method": name, "lds": lds(att.scores, gt.subsets, gt.subset_losses),
                 "loco_corr": loco_correlation(att, gt), "bad_auc": bad_data_auc(att, task.bad_mask),
+                "bad_auc_net": bad_data_auc(att, task.bad_mask, flag="net"),
                 "seconds": att.seconds, "loo_seconds": retrain_seconds,
                 "speedup": retrain_seconds / max(att.seconds, 1e-9),
                 "n_train": task.train.height, "n_eval": task.eval.height,
