@@ -80,8 +80,11 @@ def per_example_grads(model, batch: Batch, *, chunk: int = 16, state: dict[str, 
     names = list(trainable)
 
     def loss_one(params, ids, mask, labels):
-        out = functional_call(model, (params, frozen), args=(),
-                              kwargs={"input_ids": ids[None], "attention_mask": mask[None]})
+        # Rows are right-padded and padding carries no label, so under causal attention the mask
+        # changes nothing that is scored; leaving it out keeps the model's mask construction free
+        # of data-dependent branches that vmap cannot trace.
+        del mask
+        out = functional_call(model, (params, frozen), args=(), kwargs={"input_ids": ids[None]})
         return token_losses(out.logits, labels[None])[0]
 
     per_param: dict[str, list[torch.Tensor]] = {n: [] for n in names}
