@@ -361,7 +361,7 @@ class Pipeline:
         fp, full = _as_filter_policy(policy) if policy is not None else (self.policy, self.full_policy)
         batch = prepare_batch(frame, source=source)
         meta = batch.select([c for c in META_COLUMNS if c in batch.columns])
-        if engine == "ray":
+        if engine == "ray" and batch.height > 0:
             scores, seconds = self._score_ray(batch, progress=progress, n_shards=n_shards)
         else:
             scores, seconds = self._score_local(batch, progress=progress)
