@@ -7,7 +7,7 @@ from olkit.notebooks import NOTEBOOK_DIR, cell_errors, run_notebook
 
 def test_filtering_notebook_runs_small(tmp_path):
     nb = run_notebook(NOTEBOOK_DIR / "02_filtering.ipynb",
-                      {"n_contributors": 6, "seed": 1, "models": True, "external_items": 60,
+                      {"n_contributors": 4, "seed": 1, "models": True, "external_items": 40,
                        "export_path": str(tmp_path / "tuned.yaml")},
                       html_out=tmp_path / "02.html")
     assert cell_errors(nb) == []

@@ -111,11 +111,12 @@ class LMFeatureExtractor:
     """
 
     model_path: str | Path | None = None
-    max_response_tokens: int = 128
-    max_instruction_tokens: int = 64
+    max_response_tokens: int = 64
+    max_instruction_tokens: int = 48
     batch_size: int = 16
     cache: bool | str | Path = True
     show_progress: bool = True
+    max_cache_parts: int = 64
     n_computed: int = field(default=0, init=False)
     n_cached: int = field(default=0, init=False)
 
@@ -157,9 +158,11 @@ class LMFeatureExtractor:
         if folder is None or not folder.is_dir() or not any(folder.glob("part-*.parquet")):
             return None
         want = pl.DataFrame({"key": list(dict.fromkeys(keys))})
-        found = (pl.scan_parquet(str(folder / "part-*.parquet")).join(want.lazy(), on="key", how="semi")
-                 .unique("key", keep="first").collect())
-        return found
+        try:
+            return (pl.scan_parquet(str(folder / "part-*.parquet")).join(want.lazy(), on="key", how="semi")
+                    .unique("key", keep="first").collect())
+        except (OSError, pl.exceptions.PolarsError):  # a part compacted away by another process
+            return None
 
     def _write_cache(self, frame: pl.DataFrame) -> None:
         folder = self.cache_dir
@@ -170,6 +173,16 @@ class LMFeatureExtractor:
         tmp = folder / f".{name}.tmp"
         frame.write_parquet(tmp)
         os.replace(tmp, folder / name)
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) > self.max_cache_parts:  # keep scans fast: merge the small parts into one
+            merged = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed").unique(
+                "key", keep="first", maintain_order=True)
+            name = f"part-{uuid.uuid4().hex}.parquet"
+            tmp = folder / f".{name}.tmp"
+            merged.write_parquet(tmp)
+            os.replace(tmp, folder / name)
+            for p in parts:
+                p.unlink(missing_ok=True)
 
     # -- public -------------------------------------------------------------------------------
     def transform(self, instructions: Sequence[str | None], responses: Sequence[str | None]) -> pl.DataFrame:
@@ -584,30 +597,33 @@ def fit_detector(frame: pl.DataFrame, *, extractor: LMFeatureExtractor | None = 
 
 
 def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None = None,
-                max_human: int = 400) -> dict[str, Any]:
+                max_per_class: int = 120, max_eval_per_class: int = 80) -> dict[str, Any]:
     """Refit the shipped detector on the sample datanet's ``train`` split; report held-out AUROC.
 
-    Every synthetic item of the split is used, with at most ``max_human`` genuine items (drawn with
-    ``seed``) to keep the SmolLM2 pass affordable on a CPU.  AUROC is measured the same way on the
+    At most ``max_per_class`` synthetic and as many genuine items (drawn with ``seed``) are used
+    for fitting, ``max_eval_per_class`` of each for evaluation, to keep the SmolLM2 pass
+    affordable on a CPU.  AUROC is measured the same way on the
     ``heldout`` split and on :func:`olkit.data.sample.external_eval_set`, which nobody fitted on.
     Returns the metrics (also stored in the model's ``metadata``).
     """
     from olkit.data.sample import external_eval_set, sample_stream
 
-    def balanced(frame: pl.DataFrame) -> pl.DataFrame:
+    def balanced(frame: pl.DataFrame, k: int) -> pl.DataFrame:
         data = training_frame(frame)
         syn = data.filter(pl.col("label") == "synthetic")
         hum = data.filter(pl.col("label") != "synthetic")
-        return pl.concat([syn, hum.sample(min(max_human, hum.height), seed=seed)])
+        return pl.concat([syn.sample(min(k, syn.height), seed=seed), hum.sample(min(k, hum.height), seed=seed)])
 
     stream = sample_stream(n_contributors=n_contributors, seed=seed)
     extractor = LMFeatureExtractor()
-    clf = fit_detector(balanced(stream.filter(pl.col("split") == "train")), extractor=extractor, seed=seed)
+    train = balanced(stream.filter(pl.col("split") == "train"), max_per_class)
+    clf = fit_detector(train, extractor=extractor, seed=seed)
     metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed,
-                               "max_human": max_human}
+                               "max_response_tokens": extractor.max_response_tokens,
+                               "max_instruction_tokens": extractor.max_instruction_tokens}
     for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),
                         ("external", external_eval_set(seed=seed))):
-        data = balanced(frame)
+        data = balanced(frame, max_eval_per_class)
         feats = extractor.transform(data["instruction"].to_list(), data["response"].to_list())
         prob = clf.predict_proba(feats)
         is_syn = (data["label"] == "synthetic").to_numpy()
@@ -621,8 +637,9 @@ def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None
     return clf.metadata
 
 
-if __name__ == "__main__":  # python -m olkit.filters.synthetic [n_contributors] [seed]
+if __name__ == "__main__":  # python -m olkit.filters.synthetic [n_contributors seed max_per_class max_eval]
     import sys
 
     args = [int(a) for a in sys.argv[1:3]]
+    args += [None] + [int(a) for a in sys.argv[3:5]]  # out=None
     print(json.dumps(fit_default(*args), indent=1))
