@@ -157,7 +157,7 @@ class LMFeatureExtractor:
         folder = self.cache_dir
         if folder is None or not folder.is_dir() or not any(folder.glob("part-*.parquet")):
             return None
-        want = pl.DataFrame({"key": list(dict.fromkeys(keys))})
+        want = pl.DataFrame({"key": list(dict.fromkeys(keys))}, schema={"key": pl.String})
         try:
             return (pl.scan_parquet(str(folder / "part-*.parquet")).join(want.lazy(), on="key", how="semi")
                     .unique("key", keep="first").collect())
@@ -195,7 +195,9 @@ class LMFeatureExtractor:
         if len(instructions) != len(responses):
             raise InputError("instructions and responses differ in length", field="response")
         keys = self.item_keys(instructions, responses)
-        order = pl.DataFrame({"key": keys, "_i": np.arange(len(keys))})
+        if not keys:
+            return pl.DataFrame(schema={f: pl.Float64 for f in FEATURES})
+        order = pl.DataFrame({"key": keys, "_i": np.arange(len(keys))}, schema={"key": pl.String, "_i": pl.Int64})
         cached = self._read_cache(keys)
         have = set() if cached is None else set(cached.get_column("key").to_list())
         todo: dict[str, int] = {}
