@@ -153,8 +153,13 @@ def _item_scores(attribution) -> pl.DataFrame:
     """One row per training item (``submission_id, contributor_id, content_hash, score``)."""
     import polars as pl
 
-    if hasattr(attribution, "items") and hasattr(attribution, "scores"):
-        frame = attribution.items()
+    if hasattr(attribution, "item_scores") and hasattr(attribution, "train_ids"):
+        # training order (not rank order): "first copy" means the earliest submission
+        frame = pl.DataFrame({"submission_id": attribution.train_ids,
+                              "contributor_id": attribution.contributor_ids,
+                              "score": attribution.item_scores()})
+        if attribution.content_hashes is not None:
+            frame = frame.with_columns(pl.Series("content_hash", attribution.content_hashes))
     elif isinstance(attribution, pl.DataFrame):
         frame = attribution
     else:
@@ -169,6 +174,8 @@ def _item_scores(attribution) -> pl.DataFrame:
         raise InputError(f"score is not finite ({frame['score'][bad]!r})", row=bad + 1, field="score")
     if "submission_id" not in frame.columns:
         frame = frame.with_row_index("submission_id").with_columns(pl.col("submission_id").cast(pl.String))
+    if "created_at" in frame.columns:
+        frame = frame.sort("created_at", maintain_order=True, nulls_last=True)
     keys = ["submission_id", "contributor_id"] + (["content_hash"] if "content_hash" in frame.columns else [])
     # a long (item x eval) frame: total score per item
     frame = frame.group_by(keys, maintain_order=True).agg(pl.col("score").cast(pl.Float64).sum())
@@ -184,7 +191,9 @@ def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.Dat
        (harmful data earns nothing; it is not charged either);
     2. **duplicates earn once**: items with the same ``content_hash`` form one group whose value is
        the group's best item; it is credited to the first copy (``params.duplicates="first"``, the
-       default: the earliest submission in the given order) or split equally among the copies
+       default: the earliest submission by ``created_at`` when given, else in the given order,
+       which for an :class:`~olkit.attribution.base.Attribution` is training order) or split
+       equally among the copies
        (``"split"``);
     3. a contributor's weight is the sum of their credited values times their reputation
        (``reputation``: frame with ``contributor_id`` and ``reputation``/``standing``/``score``

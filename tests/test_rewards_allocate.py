@@ -117,3 +117,17 @@ def test_bad_inputs_name_the_field():
         allocate(-1.0, _frame([1.0], [0]))
     with pytest.raises(InputError, match="rule"):
         allocate(1.0, _frame([1.0], [0]), policy=Policy().updated(**{"rewards.rule": "lottery"}))
+
+
+def test_first_copy_is_the_earliest_submission():
+    from olkit.attribution.base import Attribution
+
+    att = Attribution("m", np.array([[1.0], [2.0], [1.0]]), ["s1", "s2", "s3"], ["e"], ["late", "b", "early"],
+                      content_hashes=["h", "h2", "h"])
+    pay = allocate(30.0, att)  # training order: "late" came first
+    assert dict(pay.select("contributor_id", "payout").rows()) == {"late": 10.0, "b": 20.0, "early": 0.0}
+    frame = att.items().with_columns(pl.Series("created_at", [3, 2, 1]))  # rank order; "early" dated first
+    frame = frame.with_columns(pl.when(pl.col("contributor_id") == "early").then(1)
+                               .when(pl.col("contributor_id") == "late").then(3).otherwise(2).alias("created_at"))
+    pay = allocate(30.0, frame)
+    assert dict(pay.select("contributor_id", "payout").rows()) == {"early": 10.0, "b": 20.0, "late": 0.0}
