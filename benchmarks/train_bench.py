@@ -11,6 +11,8 @@ rate.  Every configuration runs in its **own subprocess** so peak RSS is that co
                        default), ``get_peft_model``, ``Trainer`` with default ``TrainingArguments``
                        apart from batch size / steps / learning rate / no saving or reporting
 ``ref_qlora_no_gc``    the same reference without gradient checkpointing (a stronger baseline)
+``olkit_qlora_bf16``   olkit's QLoRA with bfloat16 compute (embeddings and activations in bf16, as in the
+                       QLoRA paper), for information
 
 Throughput counts every non-padding token that goes through the model, divided by the wall time
 of the training steps (model loading excluded, identical for all).  Peak RSS is ``ru_maxrss`` of
@@ -42,7 +44,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train.json"
-MODES = ("olkit_qlora", "olkit_lora_fp32", "ref_qlora", "ref_qlora_no_gc")
+MODES = ("olkit_qlora", "olkit_lora_fp32", "ref_qlora", "ref_qlora_no_gc", "olkit_qlora_bf16")
 
 
 def _rss_mb() -> float:
@@ -80,9 +82,10 @@ def worker(mode: str, args) -> dict:
     from olkit.train.models import load_base
 
     quant = None if mode == "olkit_lora_fp32" else "nf4"
+    dtype = "bfloat16" if mode.endswith("bf16") else "float32"
     t0 = time.perf_counter()
     if mode.startswith("olkit"):
-        base = load_base("smollm2-135m", quantization=quant, device="cpu")
+        base = load_base("smollm2-135m", quantization=quant, device="cpu", compute_dtype=dtype)
         model, tokenizer = base.model, base.tokenizer
         components = base.memory_by_component()
     else:
@@ -105,7 +108,7 @@ def worker(mode: str, args) -> dict:
 
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=2e-4, lora_r=8,
                           lora_alpha=16, lora_dropout=0.0, max_length=args.max_length, quantization=quant,
-                          seed=0, lr_scheduler="linear")
+                          seed=0, lr_scheduler="linear", compute_dtype=dtype)
         res = train(base, ex, cfg, progress=False)
         h = res.history
         tokens, seconds = int(h["tokens"].sum()), float(h["step_time_s"].sum())
@@ -177,6 +180,9 @@ def main() -> int:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--contributors", type=int, default=60)
     ap.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES)
+    ap.add_argument("--parallel", action="store_true",
+                    help="run the workers at the same time (fairer tokens/s on a machine shared with other "
+                         "jobs: every worker sees the same contention; peak RSS is per process either way)")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/olkit-train-bench")
     ap.add_argument("--out", default=str(RESULTS))
@@ -185,24 +191,30 @@ def main() -> int:
         print("RESULT " + json.dumps(worker(args.worker, args)))
         return 0
     runs = {}
+    procs = {}
     for mode in args.modes:
         cmd = [sys.executable, __file__, "--worker", mode, "--steps", str(args.steps), "--batch-size",
                str(args.batch_size), "--max-length", str(args.max_length), "--contributors",
                str(args.contributors), "--tmp", args.tmp]
         print(f"[train_bench] {mode} ...", flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        procs[mode] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if not args.parallel:
+            procs[mode].wait()
+    for mode, proc in procs.items():
+        stdout, stderr = proc.communicate()
+        line = next((ln for ln in stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
-            print(proc.stderr[-3000:], file=sys.stderr)
+            print(stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{mode} failed")
         runs[mode] = json.loads(line[len("RESULT "):])
         r = runs[mode]
+        print(f"[train_bench] {mode}:", flush=True)
         print(f"  {r['tokens_per_s']:.0f} tokens/s, peak RSS {r['peak_rss_mb']:.0f} MiB "
               f"(training {r['peak_rss_training_mb'] or float('nan'):.0f} MiB), loss {r['loss_first']:.3f} -> "
               f"{r['loss_last']:.3f}", flush=True)
     out: dict = {"benchmark": "train", "model": "smollm2-135m (SmolLM2-135M-Instruct)",
                  "data": f"sample_stream(n_contributors={args.contributors}, seed=0), split=train, all labels",
-                 "steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length,
+                 "steps": args.steps, "parallel_workers": args.parallel, "batch_size": args.batch_size, "max_length": args.max_length,
                  "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version(), "load_avg_at_end": os.getloadavg()},
                  "runs": runs, "targets": {}}
@@ -224,6 +236,10 @@ def main() -> int:
             "value": sum(qc.values()) / sum(fc.values()), "target": "info",
             "qlora": qc, "lora_fp32": fc,
             "linear_layers_only": (qc["linear_4bit"] + qc["linear_full"]) / (fc["linear_4bit"] + fc["linear_full"])}
+    if {"olkit_qlora_bf16", "olkit_lora_fp32"} <= runs.keys():
+        out["targets"]["qlora_bf16_peak_rss_vs_lora_fp32"] = {
+            "value": runs["olkit_qlora_bf16"]["peak_rss_mb"] / runs["olkit_lora_fp32"]["peak_rss_mb"],
+            "target": "info (<= 0.6 would pass)"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(json.dumps(out["targets"], indent=2))

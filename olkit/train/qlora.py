@@ -70,6 +70,7 @@ class TrainConfig(Section):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | None = None  # None: the family preset (all linear projections)
     quantization: Literal["nf4", "fp4"] | None = "nf4"
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bf16: half the activation memory
     max_length: int = Field(256, ge=8)
     checkpoint_every: int = Field(0, ge=0, description="0: no intermediate checkpoints")
     seed: int = 0
@@ -212,7 +213,8 @@ def train(
     if len(examples) == 0:
         raise EmptyTrainingSet("no training examples")
     if isinstance(base, str):
-        base = load_base(base, quantization=config.quantization, device=config.device)
+        base = load_base(base, quantization=config.quantization, device=config.device,
+                         compute_dtype=config.compute_dtype)
     check_device_options(config, base.device)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and any(out.iterdir()):
