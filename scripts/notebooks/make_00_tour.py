@@ -24,7 +24,7 @@ One `Policy` object drives every step. The numbered notebooks that follow go dee
 """),
 ("params", """
 # Parameters (the tour's defaults; tests run it smaller)
-n_contributors = 120        # size of the sample datanet
+n_contributors = 60         # size of the sample datanet (~950 items)
 seed = 0
 models = True               # model-based filters (MiniLM relevance/quality, SmolLM2 synthetic-text detector)
 sim_agents = 1000           # simulated contributors

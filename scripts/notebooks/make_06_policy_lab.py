@@ -27,7 +27,7 @@ policy's selection, and attribution-based payouts. The logic lives in `olkit.pol
 ("params", """
 # Parameters (full size; tests run this notebook small)
 policy_names = ["strict", "lenient", "forgiving"]
-n_contributors = 120
+n_contributors = 60
 seed = 0
 models = True
 sim_agents = 1000
