@@ -199,8 +199,9 @@ class TrainingMonitor(W.VBox):
         if row:
             parts += [f"loss {row['loss']:.3f}", f"{row['tokens_per_s']:.0f} tokens/s",
                       f"peak RSS {row['peak_rss_mb']:.0f} MiB", f"{row['elapsed_s']:.0f} s"]
-        if self.data_stats:
-            parts.append(f"{self.data_stats.get('n_train', '?')} training items")
+        stats = getattr(self, "data_stats", None)
+        if stats:
+            parts.append(f"{stats.get('n_train', '?')} training items")
         if getattr(self, "error", None):
             parts.append(f"<span style='color:#b00'>{self.error}</span>")
         if getattr(self, "result", None) is not None and self.result.adapter_dir:
