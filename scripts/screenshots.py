@@ -1,6 +1,7 @@
 """Screenshots of every widget in a real JupyterLab (headless Chromium) for the README.
 
-Run: .venv/bin/python scripts/screenshots.py  (needs /usr/bin/chromium); writes docs/img/<widget>.png.
+Run: .venv/bin/python scripts/screenshots.py [WIDGET ...]  (needs /usr/bin/chromium); writes
+docs/img/<widget>.png for the named widgets (default: all).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
     out = ROOT / "docs" / "img"
     out.mkdir(parents=True, exist_ok=True)
     cells = {name: setup + "\nw" for name, (setup, _s, _k) in WIDGETS.items()} | EXTRA
+    if sys.argv[1:]:
+        cells = {name: cells[name] for name in sys.argv[1:]}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, source in cells.items():
