@@ -78,8 +78,16 @@ def smollm2_path() -> Path:
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
+    return save_model_atomically(model, tokenizer, target)
+
+
+def save_model_atomically(model, tokenizer, target: Path) -> Path:
+    """Save a model and its tokenizer to ``target`` via a temporary folder renamed into place.
+
+    If another process finished first, its folder is kept and ours is discarded.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

@@ -49,15 +49,12 @@ def read_table(path: str | Path, what: str = "file") -> pl.DataFrame:
 
 
 def read_manifest(folder: Path) -> dict:
-    path = folder / MANIFEST
-    if not (folder / "adapter_config.json").exists():
+    """The manifest of an adapter folder that also holds its LoRA weights' config."""
+    from olkit.train.adapters import read_manifest as read_train_manifest
+
+    if not (Path(folder) / "adapter_config.json").exists():
         raise InputError("not an adapter folder (no adapter_config.json)", file=str(folder))
-    if not path.exists():
-        raise InputError("not an olkit adapter folder (no olkit_manifest.json)", file=str(folder))
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"manifest is not valid JSON: {err.msg}", file=str(path), row=err.lineno) from None
+    return read_train_manifest(folder)
 
 
 def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | None = None,

@@ -41,8 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,25 +218,13 @@ def _build_tiny(config: Any, target: Path) -> Path:
     """Initialise a tiny model with a fixed seed and save it (atomically) with SmolLM2's tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from olkit.embedded import smollm2_path
+    from olkit.embedded import save_model_atomically, smollm2_path
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
         model = AutoModelForCausalLM.from_config(config)
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_path()))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return save_model_atomically(model, tokenizer, target)
 
 
 @dataclass

@@ -102,11 +102,11 @@ def open_and_run(page, base_url: str, notebook: str, *, timeout_ms: int = 180_00
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # Wait until every code cell has an execution count (the run finished).
     page.wait_for_function(
-        """() => { const nb = window.jupyterapp?.shell?.currentWidget?.content;
-                   if (!nb) return false;
-                   const cells = nb.widgets.filter(c => c.model.type === 'code');
-                   return cells.length > 0 && cells.every(c => c.model.executionCount !== null)
-                          && %s?.status === 'idle'; }""" % kernel,
+        "() => { const nb = window.jupyterapp?.shell?.currentWidget?.content;"
+        " if (!nb) return false;"
+        " const cells = nb.widgets.filter(c => c.model.type === 'code');"
+        " return cells.length > 0 && cells.every(c => c.model.executionCount !== null)"
+        f" && {kernel}?.status === 'idle'; }}",
         timeout=timeout_ms)
 
 
