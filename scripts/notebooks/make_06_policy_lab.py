@@ -27,14 +27,14 @@ policy's selection, and attribution-based payouts. The logic lives in `olkit.pol
 ("params", """
 # Parameters (full size; tests run this notebook small)
 policy_names = ["strict", "lenient", "forgiving"]
-n_contributors = 60
+n_contributors = 40
 seed = 0
 models = True
 sim_agents = 1000
 sim_epochs = 80
-sim_seeds = 3
+sim_seeds = 2
 base_model = "smollm2-135m"
-train_steps = 30
+train_steps = 20
 max_eval = 24
 max_attribution_train = 64
 budget = 1000.0
