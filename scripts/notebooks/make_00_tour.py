@@ -32,9 +32,9 @@ sim_epochs = 80
 base_model = "smollm2-135m" # the embedded model; tiny-llama for a quick run
 train_steps = 30
 max_length = 160
-max_eval = 24               # held-out evaluation items
+max_eval = 16               # held-out evaluation items (also the attribution eval set)
 attribution_method = "tracin"
-max_attribution_train = 64  # training items scored by attribution
+max_attribution_train = 32  # training items scored by attribution
 budget = 1000.0
 """),
 ("code", """

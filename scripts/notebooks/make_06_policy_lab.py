@@ -35,8 +35,8 @@ sim_epochs = 80
 sim_seeds = 2
 base_model = "smollm2-135m"
 train_steps = 20
-max_eval = 24
-max_attribution_train = 64
+max_eval = 16
+max_attribution_train = 24
 budget = 1000.0
 """),
 ("code", """
