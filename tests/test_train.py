@@ -264,3 +264,64 @@ def test_register_adapter_records_exact_ids(frame, tokenizer, tmp_path):
         row = store.table("adapters").row(0, named=True)
     assert row["adapter_id"] == aid and sorted(row["submission_ids"]) == [f"s{k:03d}" for k in range(6)]
     assert row["n_examples"] == 6
+
+
+# -- memory: the QLoRA recipe's defaults -------------------------------------------------------
+def test_qlora_defaults_checkpoint_and_use_native_bf16(frame):
+    from olkit.train.models import native_bf16, resolve_compute_dtype
+
+    quant = load_base("tiny-qwen2", quantization="nf4")
+    plain = load_base("tiny-qwen2", quantization=None)
+    bf16 = torch.bfloat16 if native_bf16(torch.device("cpu")) else torch.float32
+    assert quant.compute_dtype == bf16 and plain.compute_dtype == torch.float32
+    assert quant.model.get_input_embeddings().weight.dtype == bf16  # tied embedding held in compute dtype
+    assert resolve_compute_dtype("float32", "nf4", torch.device("cpu")) == torch.float32
+    with pytest.raises(OlkitError, match="compute_dtype"):
+        resolve_compute_dtype("int8", "nf4", torch.device("cpu"))
+    ex = build_examples(frame, quant.tokenizer, max_length=64)
+    cfg = dict(steps=2, batch_size=2, max_length=64)
+    runs = {"nf4": train(quant, ex, TrainConfig(**cfg), progress=False),
+            "plain": train(plain, ex, TrainConfig(quantization=None, **cfg), progress=False)}
+    assert runs["nf4"].manifest["gradient_checkpointing"] is True
+    assert runs["plain"].manifest["gradient_checkpointing"] is False
+    assert runs["nf4"].manifest["base"]["compute_dtype"] == str(bf16).removeprefix("torch.")
+    off = train(load_base("tiny-qwen2", quantization="nf4"), ex,
+                TrainConfig(gradient_checkpointing=False, **cfg), progress=False)
+    assert off.manifest["gradient_checkpointing"] is False
+    # the LoRA weights themselves stay fp32 whatever the compute dtype (AdamW needs the precision)
+    lora = [p for n, p in runs["nf4"].model.named_parameters() if "lora_" in n]
+    assert lora and all(p.dtype == torch.float32 for p in lora)
+
+
+def test_4bit_load_lets_the_checkpoint_file_go():
+    """Unquantised tensors are copied off the memory-mapped file, so its pages leave RSS."""
+    import gc
+    from pathlib import Path
+
+    base = load_base("tiny-mistral", quantization="nf4")
+    gc.collect()
+    weights = str(Path(base.source_dir) / "model.safetensors")
+    assert weights not in Path("/proc/self/maps").read_text()
+    # a full-precision base legitimately keeps its weights mapped (they are the weights)
+    plain = load_base("tiny-mistral", quantization=None)
+    assert weights in Path("/proc/self/maps").read_text()
+    del plain
+
+
+def test_chunked_response_loss_equals_the_full_projection():
+    from olkit.train.qlora import attach_lora, response_loss
+
+    base = load_base("tiny-llama", quantization=None)
+    model = attach_lora(base, TrainConfig(quantization=None))
+    ex = build_examples(qa_frame(8), base.tokenizer, max_length=64)
+    batch = ex.collate(range(4))
+    grads = {}
+    for chunk in (3, 10_000):
+        model.zero_grad(set_to_none=True)
+        loss, n = response_loss(model, batch, chunk_tokens=chunk)
+        loss.backward()
+        grads[chunk] = (float(loss.detach()), n, [p.grad.clone() for p in model.parameters() if p.requires_grad])
+    (l3, n3, g3), (lf, nf, gf) = grads[3], grads[10_000]
+    assert n3 == nf > 3 and l3 == pytest.approx(lf, rel=1e-5)
+    assert any(float(b.abs().max()) > 0.01 for b in gf)  # lora_B gets real gradients at step 0
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(g3, gf, strict=True))

@@ -80,8 +80,10 @@ def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | 
         from olkit.train.models import load_base
 
         info = manifest.get("base", {})
+        # fp32 compute whatever the adapter trained with: per-example gradients are dot-producted
+        # and ranked, and bf16's 8-bit mantissa would blur small differences between examples
         loaded = load_base(info.get("name") or info.get("source"), quantization=info.get("quantization"),
-                           device="cpu")
+                           device="cpu", compute_dtype="float32")
         tokenizer = loaded.tokenizer
         model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
         length = max_length or int(manifest.get("config", {}).get("max_length", 256))

@@ -98,7 +98,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(f"{out}: exists and is not empty (use --overwrite)")
     with Store(store_path) as store:
         split = split_and_select(store, selection, seed=args.seed, max_eval=args.max_eval)
-    base = load_base(args.base, quantization=config.quantization, device=config.device)
+    base = load_base(args.base, quantization=config.quantization, device=config.device,
+                     compute_dtype=config.compute_dtype)
     ex = build_examples(split.train, base.tokenizer, max_length=config.max_length, source=str(store_path))
     ev = build_examples(split.eval, base.tokenizer, max_length=config.max_length, source="held-out") \
         if split.eval.height else None

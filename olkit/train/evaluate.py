@@ -36,7 +36,7 @@ from olkit.train.data import (
     split_and_select,
 )
 from olkit.train.models import LoadedBase, load_base
-from olkit.train.qlora import TrainConfig, _response_loss, train
+from olkit.train.qlora import TrainConfig, response_loss, train
 
 
 @torch.inference_mode()
@@ -52,7 +52,7 @@ def heldout_loss(model: Any, examples: Examples, batch_size: int = 8) -> dict[st
     total, n_tok = 0.0, 0
     for start in range(0, len(order), batch_size):
         batch = {k: v.to(device) for k, v in examples.collate(order[start:start + batch_size]).items()}
-        loss_sum, n = _response_loss(model, batch)
+        loss_sum, n = response_loss(model, batch)
         total += float(loss_sum)
         n_tok += n
     if was_training:
@@ -129,7 +129,8 @@ def compare_policies(
     if len({name for name, _ in labelled}) != len(labelled):
         raise OlkitError("policy labels must be unique; pass (label, selection) pairs")
     if isinstance(base, str):
-        base = load_base(base, quantization=config.quantization, device=config.device)
+        base = load_base(base, quantization=config.quantization, device=config.device,
+                         compute_dtype=config.compute_dtype)
     splits = {name: split_and_select(source, sel, decisions=decisions, reputation=reputation,
                                      seed=seed, max_eval=max_eval) for name, sel in labelled}
     first = next(iter(splits.values()))

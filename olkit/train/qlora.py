@@ -70,13 +70,16 @@ class TrainConfig(Section):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | None = None  # None: the family preset (all linear projections)
     quantization: Literal["nf4", "fp4"] | None = "nf4"
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bf16: half the activation memory
+    #: "auto": bf16 for a 4-bit base on hardware with native bf16, else fp32 (models.resolve_compute_dtype)
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     max_length: int = Field(256, ge=8)
     checkpoint_every: int = Field(0, ge=0, description="0: no intermediate checkpoints")
     seed: int = 0
     device: str = "auto"
     optimizer: Literal["adamw", "sgd", "paged_adamw", "paged_adamw_8bit", "adamw_8bit"] = "adamw"
-    gradient_checkpointing: bool = False
+    #: None: on for a 4-bit base (the QLoRA recipe trades ~25% compute for most activation
+    #: memory), off for a full-precision base (plain LoRA).
+    gradient_checkpointing: bool | None = None
 
 
 @dataclass
@@ -101,6 +104,13 @@ def check_device_options(config: TrainConfig, device: torch.device) -> None:
     if config.optimizer in GPU_ONLY_OPTIMIZERS and device.type != "cuda":
         raise DeviceError(f"optimizer {config.optimizer!r} (bitsandbytes paged/8-bit) needs a CUDA GPU; "
                           f"this run is on {device.type}: use optimizer='adamw'")
+
+
+def uses_gradient_checkpointing(config: TrainConfig, base: LoadedBase) -> bool:
+    """The run's gradient checkpointing: the config's choice, or on exactly when the base is 4-bit."""
+    if config.gradient_checkpointing is None:
+        return base.quantization is not None
+    return config.gradient_checkpointing
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -138,15 +148,30 @@ def attach_lora(base: LoadedBase, config: TrainConfig, adapter_name: str = "defa
     else:
         for p in model.parameters():
             p.requires_grad_(False)
-        if config.gradient_checkpointing:
+        if uses_gradient_checkpointing(config, base):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.enable_input_require_grads()
         model = get_peft_model(model, lora, adapter_name=adapter_name)
     return model
 
 
-def _response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy on response tokens; the lm_head runs only where needed."""
+#: Response tokens per slice of the chunked vocabulary projection (see :func:`response_loss`).
+LOSS_CHUNK_TOKENS = 128
+
+
+def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(head(hidden).float(), labels, reduction="sum")
+
+
+def response_loss(model: Any, batch: dict[str, torch.Tensor],
+                  chunk_tokens: int = LOSS_CHUNK_TOKENS) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy on response tokens, and how many there are.
+
+    The lm_head runs only on response positions, ``chunk_tokens`` rows at a time; under autograd
+    each slice is checkpointed, so backward recomputes its logits instead of keeping them.  With a
+    49k vocabulary the full logits of a batch (and their softmax and gradient) would otherwise be
+    the largest tensors of a step, and their changing sizes fragment the CPU heap.
+    """
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     labels = batch["labels"][:, 1:]
     keep = labels != -100
@@ -155,12 +180,19 @@ def _response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Te
     head = inner.get_output_embeddings()
     if backbone is None or head is None or getattr(inner.config, "final_logit_softcapping", None):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        sel = logits[:, :-1][keep]
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
+        return loss, n
+    hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    sel, target = hidden[:, :-1][keep], labels[keep]
+    if not torch.is_grad_enabled() or not sel.requires_grad:
+        parts = [_chunk_loss(head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens])
+                 for i in range(0, n, chunk_tokens)]
     else:
-        hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        sel = head(hidden[:, :-1][keep])
-    loss = torch.nn.functional.cross_entropy(sel.float(), labels[keep], reduction="sum")
-    return loss, n
+        from torch.utils.checkpoint import checkpoint
+
+        parts = [checkpoint(_chunk_loss, head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens],
+                            use_reentrant=False) for i in range(0, n, chunk_tokens)]
+    return (torch.stack(parts).sum() if parts else sel.sum() * 0.0), n
 
 
 def _make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -249,7 +281,7 @@ def train(
             total = 0.0
             for b in batches:
                 b = {k: v.to(base.device) for k, v in b.items()}
-                loss_sum, _ = _response_loss(model, b)
+                loss_sum, _ = response_loss(model, b)
                 (loss_sum / max(n_resp, 1)).backward()
                 total += float(loss_sum.detach())
             grad_norm = (float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
@@ -291,7 +323,9 @@ def train(
             "format": "olkit-adapter/1",
             "created_at": datetime.now(UTC).isoformat(),
             "base": {"name": base.name, "family": base.family, "source": base.source_dir,
-                     "model_type": base.model.config.model_type, "quantization": base.quantization},
+                     "model_type": base.model.config.model_type, "quantization": base.quantization,
+                     "compute_dtype": str(base.compute_dtype).removeprefix("torch.")},
+            "gradient_checkpointing": uses_gradient_checkpointing(config, base),
             "submission_ids": [examples.submission_ids[i] for i in used],
             "n_examples": len(used),
             "n_examples_available": len(examples),

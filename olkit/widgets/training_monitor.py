@@ -156,7 +156,8 @@ class TrainingMonitor(W.VBox):
         try:
             base = self._base
             if base is None or base.quantization != cfg.quantization:
-                base = load_base(self.base_name, quantization=cfg.quantization, device=cfg.device)
+                base = load_base(self.base_name, quantization=cfg.quantization, device=cfg.device,
+                                 compute_dtype=cfg.compute_dtype)
             elif _is_peft(base.model):  # LoRA layers of an earlier run: start clean
                 base.model = base.model.unload()
             self._base = base
