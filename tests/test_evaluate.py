@@ -114,3 +114,19 @@ def test_bad_input_is_named():
         evaluate(d, pl.DataFrame({"submission_id": ["a"], "label": ["genuine"]}))
     with pytest.raises(InputError, match="accepted"):
         evaluate(d.drop("accepted"), ["genuine", "spam"])
+
+
+def test_a_reason_can_target_several_labels():
+    """The learned quality score is trained on low-effort, spam and off-topic items as bad: catching
+    an off-topic item is a hit, rejecting a genuine item still counts against low_effort."""
+    from olkit.filters.evaluate import reason_targets
+
+    assert reason_targets("quality.low_score") == ("low_effort", "spam", "off_topic")
+    assert reason_target("quality.low_score") == "low_effort"
+    d = pl.DataFrame({"submission_id": list("abcd"), "accepted": [False, False, False, True],
+                      "reasons": [["quality.low_score"], ["quality.low_score"], ["quality.low_score"], []],
+                      "label": ["off_topic", "low_effort", "genuine", "genuine"]})
+    per = evaluate(d).per_label
+    row = {r["label"]: r for r in per.iter_rows(named=True)}
+    assert row["off_topic"]["recall"] == 1.0 and row["off_topic"]["precision"] == 1.0
+    assert row["low_effort"]["recall"] == 1.0 and row["low_effort"]["precision"] == 0.5

@@ -280,6 +280,29 @@ def test_heuristic_signals_on_small_examples():
     assert "heuristics.truncated" in dec.filter(pl.col("submission_id") == "c")["reason_codes"].item().to_list()
 
 
+def test_truncation_is_judged_per_paragraph():
+    """A finished description whose last line is a label is not truncated; a cut answer is."""
+    f = HeuristicsFilter()
+    texts = {
+        "label_tail": "OpenJPEG is a library for the JPEG 2000 image format. It supports lossless and lossy "
+                      "compression.\n\nThis package contains the runtime files",
+        "cut": "The function returns the number of items in the container and raises an error when the",
+        "cut_after_short_para": "It depends.\n\nThe function returns the number of items in the container and "
+                                "raises an error when the",
+        "trails_off": "A class definition is an executable statement.\n\nIt defines a...",
+        "finished": "The function returns the number of items.",
+    }
+    s = f.score(pl.DataFrame({"submission_id": list(texts), "text": list(texts.values())}))
+    frac = dict(zip(s["submission_id"], s["heuristics.punctuated_word_frac"], strict=True))
+    assert frac["finished"] == 1.0 and frac["cut"] == 0.0 and 0.5 < frac["label_tail"] < 1.0
+    reasons = dict(zip(s["submission_id"], f.decide(s, FilterPolicy())["reason_codes"].to_list(), strict=True))
+    truncated = {k for k, v in reasons.items() if "heuristics.truncated" in v}
+    assert truncated == {"cut", "cut_after_short_para", "trails_off"}
+    # the share is a policy threshold: 1.0 restores the strict whole-text C4 rule
+    strict = FilterPolicy.model_validate({"heuristics": {"min_punctuated_word_frac": 1.0}})
+    assert not f.decide(s, strict).filter(pl.col("submission_id") == "label_tail")["passed"].item()
+
+
 # ------------------------------------------------------------------------------- language
 
 
@@ -304,6 +327,10 @@ def test_language_id_flags_other_languages_and_never_english():
 
 def test_spam_signals():
     assert longest_word_run(pl.Series(["free free free FREE money", "ab cd ab", "x x x x x", ""])).tolist() == [4, 1, 0, 0]
+    # enumerations of versions/models are different words, not a run of their letter prefix
+    enums = pl.Series(["SHA3-224, SHA3-256, SHA3-384, SHA3-512", "ansi, vt100, vt102, vt220, vt52, xterm",
+                       "buy 1 buy 2 buy 3 buy"])
+    assert longest_word_run(enums).tolist() == [1, 1, 4]
     f = SpamFilter()
     s = f.score(pl.DataFrame({"submission_id": ["ref", "cta", "farm"], "response": [
         "See https://docs.python.org/3/library/os.html and https://peps.python.org/pep-0008/ for details.",

@@ -230,6 +230,13 @@ def test_fit_quality_is_seeded_and_learns(minilm_eval, embedder, tmp_path):
     assert np.allclose(back.predict_proba(X), m1.predict_proba(X), atol=1e-5)
     with pytest.raises(InputError, match="label"):
         fit_quality(train.drop("label"), embedder=embedder)
+    # calibration on leave-topic-out folds: a group column is used and recorded, a missing one named
+    grouped = fit_quality(train.with_columns(pl.col("question_id").str.extract(r"^py:([^.]+)").alias("topic")), seed=0,
+                          embedder=embedder, group_col="topic")
+    assert grouped.metadata["cv"] == "grouped" and grouped.metadata["group_col"] == "topic"
+    assert grouped.calibration_ != m1.calibration_
+    with pytest.raises(InputError, match="topic"):
+        fit_quality(train, embedder=embedder, group_col="topic")
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -244,3 +251,30 @@ def test_relevance_and_quality_total_on_any_text(embedder, texts):
         vals = s[col].drop_nulls().to_numpy()
         assert np.isfinite(vals).all()
         assert f.decide(s, FilterPolicy())["passed"].dtype == pl.Boolean
+
+
+# -- the whole pipeline with every model filter on: issue 3's acceptance ---------------------------
+@pytest.mark.parametrize("which", ["heldout", "external"])
+def test_full_pipeline_with_models_meets_acceptance(which, stream, lm_extractor, embedder):
+    """Every layer on (rules + synthetic + relevance + quality), on the whole held-out split and the
+    whole external set (other text, independently written corruptions, never tuned on)."""
+    from olkit.filters.evaluate import evaluate
+    from olkit.filters.pipeline import Pipeline
+    from olkit.filters.registry import default_filters
+
+    frame = stream.filter(pl.col("split") == "heldout") if which == "heldout" else external_eval_set(seed=0)
+    swap = {"synthetic": SyntheticFilter(extractor=lm_extractor), "relevance": RelevanceFilter(embedder=embedder),
+            "quality": QualityFilter(embedder=embedder)}
+    filters = [swap.get(f.name, f) for f in default_filters(models=True)]
+    assert {"synthetic", "relevance", "quality"} <= {f.name for f in filters}
+    decisions = Pipeline(filters).run(frame, progress=False).decisions
+    per = evaluate(decisions).per_label
+    f1 = dict(zip(per["label"], per["f1"], strict=True))
+    print(which, per.select("label", "n", "rejection_rate", "precision", "recall", "f1"))
+    assert f1["exact_duplicate"] >= 0.95
+    assert f1["near_duplicate"] >= 0.9 and f1["spam"] >= 0.9 and f1["low_effort"] >= 0.9
+    genuine = decisions.filter(pl.col("label") == "genuine")
+    assert genuine.height >= 300
+    assert 1 - genuine["accepted"].mean() <= 0.10
+    pair = decisions.filter(pl.col("label").is_in(["synthetic", "genuine"]))
+    assert auroc(pair["label"] == "synthetic", pair["synthetic.score"].fill_null(0.0)) >= 0.85

@@ -83,6 +83,9 @@ class HeuristicsPolicy(Section):
     #: C4: the text must end in terminal punctuation (or a closing bracket/quote, or a URL); an
     #: answer that stops mid-sentence or trails off with "..." is truncated.
     require_terminal_punctuation: bool = True
+    #: ... unless paragraphs that do end in terminal punctuation hold at least this share of the
+    #: words (finished prose whose last line is a label or a list: C4 drops such lines, not the text).
+    min_punctuated_word_frac: Fraction = Field(0.5, ge=0.0, le=1.0)
     max_dup_line_frac: Fraction = Field(0.3, ge=0.0, le=1.0)  # Gopher repetition
     max_dup_para_frac: Fraction = Field(0.3, ge=0.0, le=1.0)
     max_dup_line_char_frac: Fraction = Field(0.2, ge=0.0, le=1.0)

@@ -16,9 +16,10 @@
 
 How a rejection is attributed to a label: each reason code maps to the label it targets
 (:data:`REASON_LABELS`, longest matching prefix wins: ``dedup.exact`` → ``exact_duplicate``,
-``spam.`` → ``spam`` ...).  A rejected item's predicted outcome is its own true label when *any* of
-its reasons targets that label (it was caught by the right rule), otherwise the target of its first
-mapped reason, otherwise ``rejected_other``.  Precision of rejecting label ``L`` is then the share
+``spam.`` → ``spam`` ...; a reason may target several labels, e.g. ``quality.`` → low-effort, spam
+and off-topic, the labels the quality model learns as bad).  A rejected item's predicted outcome is
+its own true label when *any* of its reasons targets that label (it was caught by the right rule),
+otherwise the (primary) target of its first mapped reason, otherwise ``rejected_other``.  Precision of rejecting label ``L`` is then the share
 of items predicted ``L`` that are ``L``; recall is the share of ``L`` items predicted ``L``.  Labels
 no reason targets (a custom dataset's ``"bad"``, say) get recall = rejection rate (any reason
 counts) and no precision.  Pass ``reason_labels`` to change the mapping.
@@ -52,8 +53,11 @@ import polars as pl
 
 from olkit.errors import InputError
 
-#: Reason-code prefix -> the ground-truth label that rule targets (longest prefix wins).
-REASON_LABELS: dict[str, str] = {
+#: Reason-code prefix -> the ground-truth label(s) that rule targets (longest prefix wins).  A
+#: tuple names every label a reason is meant to catch, the first being the one a wrong rejection
+#: is counted against: the learned quality score is trained on low-effort, spam and off-topic
+#: items as "bad", so an off-topic item it rejects is caught for the right reason.
+REASON_LABELS: dict[str, str | tuple[str, ...]] = {
     "dedup.exact": "exact_duplicate",
     "dedup.near": "near_duplicate",
     "dedup": "near_duplicate",
@@ -63,7 +67,7 @@ REASON_LABELS: dict[str, str] = {
     "synthetic": "synthetic",
     "format": "low_effort",
     "heuristics": "low_effort",
-    "quality": "low_effort",
+    "quality": ("low_effort", "spam", "off_topic"),
 }
 
 GOOD_LABELS: tuple[str, ...] = ("genuine",)
@@ -71,15 +75,23 @@ ACCEPTED = "accepted"
 OTHER = "rejected_other"
 
 
-def reason_target(code: str, reason_labels: Mapping[str, str] = REASON_LABELS) -> str | None:
-    """The label a reason code targets (longest matching prefix), or ``None``."""
+def reason_targets(code: str, reason_labels: Mapping[str, str | Sequence[str]] = REASON_LABELS) -> tuple[str, ...]:
+    """Every label a reason code targets (longest matching prefix; primary first), or ``()``."""
     best = None
     for prefix, label in reason_labels.items():
         if code == prefix or code.startswith(prefix + ".") or code.startswith(prefix + "_") \
                 or (prefix.count(".") and code.startswith(prefix)):
             if best is None or len(prefix) > len(best[0]):
                 best = (prefix, label)
-    return best[1] if best else None
+    if best is None:
+        return ()
+    return (best[1],) if isinstance(best[1], str) else tuple(best[1])
+
+
+def reason_target(code: str, reason_labels: Mapping[str, str | Sequence[str]] = REASON_LABELS) -> str | None:
+    """The (primary) label a reason code targets, or ``None``."""
+    targets = reason_targets(code, reason_labels)
+    return targets[0] if targets else None
 
 
 def _labels_frame(decisions: pl.DataFrame, labels: Any, label_col: str) -> pl.DataFrame:
@@ -209,7 +221,7 @@ class Evaluation:
 
 def evaluate(decisions: pl.DataFrame, labels: pl.DataFrame | Sequence[str] | pl.Series | None = None, *,
              label_col: str = "label", good_labels: Sequence[str] = GOOD_LABELS,
-             reason_labels: Mapping[str, str] = REASON_LABELS) -> Evaluation:
+             reason_labels: Mapping[str, str | Sequence[str]] = REASON_LABELS) -> Evaluation:
     """Compare accept/reject decisions with ground-truth labels; see the module docstring."""
     good = tuple(good_labels)
     d = _labels_frame(decisions, labels, label_col)
@@ -217,13 +229,16 @@ def evaluate(decisions: pl.DataFrame, labels: pl.DataFrame | Sequence[str] | pl.
         raise InputError("nothing to evaluate: no decisions", field="submission_id")
     # reason -> target label, computed once per distinct code (a handful), then joined
     codes = d.select(pl.col("reasons").explode().drop_nulls().unique())["reasons"].to_list()
-    mapping = pl.DataFrame({"reason": codes, "target": [reason_target(c, reason_labels) for c in codes]},
-                           schema={"reason": pl.String, "target": pl.String})
+    mapping = pl.DataFrame({"reason": codes,
+                            "target": [reason_target(c, reason_labels) for c in codes],
+                            "targets": [list(reason_targets(c, reason_labels)) for c in codes]},
+                           schema={"reason": pl.String, "target": pl.String, "targets": pl.List(pl.String)})
     exploded = (d.with_row_index("__i").select("__i", "label", pl.col("reasons").alias("reason"))
                 .explode("reason").drop_nulls("reason").with_row_index("__order")
                 .join(mapping, on="reason", how="left"))
-    targeted = set(reason_labels.values())
-    hit = (exploded.filter(pl.col("target") == pl.col("label")).group_by("__i").len().select("__i", pl.lit(True).alias("__hit")))
+    targeted = {t for v in reason_labels.values() for t in ((v,) if isinstance(v, str) else v)}
+    hit = (exploded.filter(pl.col("targets").list.contains(pl.col("label"))).group_by("__i").len()
+           .select("__i", pl.lit(True).alias("__hit")))
     first = (exploded.drop_nulls("target").sort("__order").group_by("__i", maintain_order=True)
              .agg(pl.col("target").first().alias("__first")))
     items = (d.with_row_index("__i").join(hit, on="__i", how="left").join(first, on="__i", how="left")

@@ -18,7 +18,11 @@ Deviations from the published rules, for short instruction/response items (docum
 * C4/FineWeb line rules apply only to items with at least ``min_lines_for_line_rules`` lines;
 * Gopher's n-gram repetition rules apply to texts of at least ``min_words_for_ngram_rules`` (50)
   words; shorter texts are checked with the distinct-word ratio instead;
-* C4's terminal-punctuation rule is applied to the end of the text (a truncated answer).
+* C4's terminal-punctuation rule is applied to the end of the text (a truncated answer), at
+  paragraph level: a last paragraph without terminal punctuation marks the text truncated only when
+  paragraphs that do end properly hold less than ``min_punctuated_word_frac`` of its words (C4 would
+  drop such a label-like closing line — "This package contains the shared libraries" — and keep the
+  rest; an answer cut mid-sentence has no finished paragraph before the cut).
 
 Example
 -------
@@ -170,6 +174,17 @@ def _char_run_ratio(texts: pl.Series) -> np.ndarray:
     return (cs[offsets[1:]] - cs[offsets[:-1]]) / np.maximum(nbytes, 1)
 
 
+def _punctuated_word_fraction(text: pl.Expr) -> pl.Expr:
+    """Share of a text's words that sit in paragraphs ending in terminal punctuation (C4's line rule
+    at paragraph level): 1.0 for finished prose, 0.0 for a single paragraph cut mid-sentence."""
+    paras = text.str.split("\n\n")
+    n_words = pl.element().str.count_matches(r"\S+")
+    total = paras.list.eval(n_words).list.sum()
+    punctuated = paras.list.eval(
+        pl.when(pl.element().str.strip_chars().str.contains(TERMINAL_END)).then(n_words).otherwise(0)).list.sum()
+    return (punctuated / total.clip(lower_bound=1)).cast(pl.Float64)
+
+
 class HeuristicsFilter(Filter):
     """Gopher quality + Gopher repetition + C4/FineWeb line rules on the main content."""
 
@@ -210,6 +225,7 @@ class HeuristicsFilter(Filter):
             text.str.contains(r"[{}]").alias("heuristics.curly_braces"),
             text.str.strip_chars().str.contains(TERMINAL_END).alias("heuristics.ends_terminal"),
             text.str.strip_chars().str.contains(r"(?:\.\.\.|…)$").alias("heuristics.ends_ellipsis"),
+            _punctuated_word_fraction(text).alias("heuristics.punctuated_word_frac"),
         )
         texts = batch.select(text.alias("t"))["t"]
         total_chars = np.maximum(batch.select(text.str.len_chars())[:, 0].to_numpy().astype(np.float64), 1.0)
@@ -257,7 +273,9 @@ class HeuristicsFilter(Filter):
             ("heuristics.repetition", ~long_text & (c("heuristics.words") >= 3)
              & (c("heuristics.unique_word_ratio") < p.min_unique_word_ratio)),
             ("heuristics.truncated", pl.lit(p.require_terminal_punctuation) & (c("heuristics.words") > 0)
-             & (~c("heuristics.ends_terminal") | c("heuristics.ends_ellipsis"))),
+             & ((~c("heuristics.ends_terminal")
+                 & (c("heuristics.punctuated_word_frac") < p.min_punctuated_word_frac))
+                | c("heuristics.ends_ellipsis"))),
             ("heuristics.char_runs", c("heuristics.char_run_ratio") > p.max_char_run_ratio),
             ("heuristics.terminal_punct", lines & (c("heuristics.terminal_punct_lines_ratio")
                                                    < p.min_terminal_punct_lines_ratio)),

@@ -76,11 +76,13 @@ WEIGHTS = {"link": 1.0, "promo": 1.5, "emoji": 0.5, "hashtags": 1.0, "exclaim": 
 
 
 def longest_word_run(texts: pl.Series) -> np.ndarray:
-    """Longest run of the same (case-folded) word of 2+ letters per text (numbers and one-letter
-    variables such as ``255.255.255.255`` or ``W W W`` do not count), vectorised over the flattened words."""
+    """Longest run of the same (case-folded) word with 2+ letters per text, vectorised over the
+    flattened words.  A word is a whole alphanumeric token, so numbers and one-letter variables
+    (``255.255.255.255``, ``W W W``) do not count and enumerations of versions or models
+    (``SHA3-256, SHA3-384``, ``vt100, vt102``) are different words, not a run of "sha"/"vt"."""
     flat = (pl.DataFrame({"t": texts.fill_null("")}).with_row_index("d")
-            .select("d", pl.col("t").str.to_lowercase().str.extract_all(r"\p{L}{2,}").alias("w"))
-            .explode("w").drop_nulls("w")
+            .select("d", pl.col("t").str.to_lowercase().str.extract_all(r"[\p{L}\p{N}][\p{L}\p{N}_'’-]*").alias("w"))
+            .explode("w").drop_nulls("w").filter(pl.col("w").str.count_matches(r"\p{L}") >= 2)
             .select(pl.col("d").cast(pl.Int64), pl.col("w").hash(seed=5).alias("h")))
     out = np.zeros(len(texts), dtype=np.int64)
     if flat.height == 0:

@@ -370,15 +370,25 @@ class CalibratedLogistic:
     def is_fitted(self) -> bool:
         return self.coef_ is not None
 
-    def fit(self, X, y) -> CalibratedLogistic:
-        """Fit on a feature matrix/frame and binary labels (1 = the positive class)."""
+    def fit(self, X, y, groups=None) -> CalibratedLogistic:
+        """Fit on a feature matrix/frame and binary labels (1 = the positive class).
+
+        ``groups`` (one id per row, e.g. the topic an item is about) makes the out-of-fold scores
+        behind the Platt calibration and ``cv_auroc`` come from *unseen groups*: probabilities are
+        then calibrated for data from a new topic rather than for more of the same.
+        """
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         X = self._matrix(X)
         y = np.asarray(y).astype(int)
         ok = np.isfinite(X).all(axis=1)
         X, y = X[ok], y[ok]
+        if groups is not None:
+            groups = np.asarray(groups)
+            if len(groups) != len(ok):
+                raise InputError(f"groups has {len(groups)} entries for {len(ok)} rows", field="groups")
+            groups = groups[ok]
         if len(np.unique(y)) < 2:
             raise InputError("need examples of both classes to fit", field="label")
         self.fill_ = np.nanmedian(X, axis=0)
@@ -391,8 +401,13 @@ class CalibratedLogistic:
             return LogisticRegression(C=self.C, max_iter=2000)
 
         folds = max(2, min(self.cv, int(np.bincount(y).min())))
+        if groups is not None:
+            folds = max(2, min(folds, len(np.unique(groups))))
+            splits = StratifiedGroupKFold(folds, shuffle=True, random_state=self.seed).split(Z, y, groups)
+        else:
+            splits = StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(Z, y)
         oof = np.zeros(len(y))
-        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(Z, y):
+        for tr, te in splits:
             oof[te] = lr().fit(Z[tr], y[tr]).decision_function(Z[te])
         platt = LogisticRegression(C=1e6, max_iter=2000).fit(oof.reshape(-1, 1), y)
         self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
@@ -400,7 +415,8 @@ class CalibratedLogistic:
         self.coef_ = model.coef_[0].astype(np.float64)
         self.intercept_ = float(model.intercept_[0])
         self.metadata = {"n_train": int(len(y)), "n_positive": int(y.sum()),
-                         "cv_auroc": float(auroc(y, oof)), "C": self.C, "seed": self.seed}
+                         "cv_auroc": float(auroc(y, oof)), "C": self.C, "seed": self.seed,
+                         "cv": "grouped" if groups is not None else "stratified"}
         return self
 
     def decision_function(self, X) -> np.ndarray:
