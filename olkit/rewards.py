@@ -6,6 +6,7 @@ non-negative and sum exactly to the budget that was spent.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,8 +55,13 @@ def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = Non
         return np.zeros_like(w)
     if unit is None:
         pay = budget * (w / total)  # w / total <= 1 stays finite even for subnormal weights
-        # Put the rounding residue on the largest payout so the sum is the budget to the last ulp.
-        pay[int(np.argmax(pay))] += budget - pay.sum()
+        # Put the exact rounding residue on the smallest payout that can absorb it: its fine ulp lets
+        # the exactly rounded sum (math.fsum, independent of the order payouts are listed in) land on
+        # the budget itself.
+        residue = math.fsum(np.concatenate(([budget], -pay)))
+        if residue != 0:
+            room = np.where((pay > 0) & (pay + residue >= 0), pay, np.inf)
+            pay[int(np.argmin(room)) if np.isfinite(room).any() else int(np.argmax(pay))] += residue
         return np.maximum(pay, 0.0)
     if unit <= 0:
         raise InputError(f"unit must be positive, got {unit!r}", field="unit")
@@ -289,4 +295,4 @@ def payout_summary(payouts: pl.DataFrame, adversaries=()) -> dict[str, float]:
     """Gini of payouts, adversary share, total paid and number of paid contributors."""
     pay = payouts["payout"].to_numpy()
     return {"gini": gini(pay), "adversary_share": adversary_share(payouts, adversaries),
-            "total_paid": float(pay.sum()), "n_paid": int((pay > 0).sum()), "n_contributors": int(pay.size)}
+            "total_paid": math.fsum(pay), "n_paid": int((pay > 0).sum()), "n_contributors": int(pay.size)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,6 +24,8 @@ def test_split_budget_is_non_negative_proportional_and_sums_to_budget(budget, w)
     assert pay.shape == w.shape and (pay >= 0).all()
     if w.sum() > 0:
         assert pay.sum() == pytest.approx(budget, rel=1e-12, abs=1e-9)
+        # exactly, in whatever order a report lists the payouts
+        assert math.fsum(pay) == budget and math.fsum(pay[::-1]) == budget
         assert (pay[w == 0] == 0).all()
         i, j = int(np.argmax(w)), int(np.argmin(w))
         assert pay[i] >= pay[j]
