@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 from olkit.attribution.evaluate import DEFAULT_METHODS, TrainConfig, evaluate  # noqa: E402
 
@@ -85,23 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         "best_auc_method": best_auc["method"],
         "embedding_baseline": "knn_shapley",
         "targets": targets,
-        "pass": checks,
-        "all_pass": all(checks.values()),
         "wall_seconds": round(wall, 1),
-        "machine": {"cores": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(), "python": sys.version.split()[0],
-                    "torch": torch.__version__, "note": "shared 2-core machine; other jobs ran concurrently"},
+        "machine": machine_info("torch", "peft", torch_threads=args.threads,
+                                note="shared 2-core machine; other jobs ran concurrently"),
     }
+    status = write_result(result, checks, None if args.quick else args.out)
     print(table)
     print(json.dumps({k: result[k] for k in ("best_method", "best_gradient_method", "pass", "wall_seconds")}, indent=1))
-    if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=float))
-        tmp.replace(out)
-        print(f"wrote {out}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

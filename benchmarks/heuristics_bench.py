@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from multiprocessing import get_context
@@ -34,6 +32,7 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def paragraphs() -> list[str]:
@@ -109,7 +108,7 @@ def run_datatrove(docs: list[str], workers: int) -> tuple[float, np.ndarray]:
     return elapsed, passed
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--peer-docs", type=int, default=None, help="datatrove on the first N docs only")
@@ -141,18 +140,15 @@ def main(argv: list[str] | None = None) -> dict:
                                   "FineWebQualityFilter"]},
         "speedup": round(ours_rate / peer_rate, 2),
         "target_speedup": 5.0,
-        "passed": bool(ours_rate / peer_rate >= 5.0),
         "decision_agreement": round(agree, 4),
         "note": ("decisions differ by design: olkit adapts Gopher/C4 rules to short items (minimum lengths, "
                  "n-gram rules from 100 words); the comparison is throughput on identical input"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "machine": machine_info("polars", "numpy", "datatrove"),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    status = write_result(result, {"speedup": ours_rate / peer_rate >= 5.0}, args.out)
     print(json.dumps(result, indent=2))
-    return result
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

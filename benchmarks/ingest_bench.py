@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "ingest.json"
@@ -192,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{which}: {results[which]}", flush=True)
 
     speedup = results["olkit"]["rows_per_s"] / results["peer"]["rows_per_s"]
-    import datasets
-    import duckdb
 
     report = {
         "benchmark": "ingest",
@@ -203,22 +201,18 @@ def main(argv: list[str] | None = None) -> int:
         "olkit": results["olkit"], "peer": results["peer"],
         "speedup_rows_per_s": round(speedup, 2),
         "targets": {"speedup_min": TARGET_SPEEDUP, "olkit_peak_rss_mb_max": TARGET_RSS_MB},
-        "pass": {"speedup": speedup >= TARGET_SPEEDUP,
-                 "olkit_peak_rss": results["olkit"]["peak_rss_mb"] < TARGET_RSS_MB,
-                 "reingest_adds_nothing": results["olkit"]["reingest_added"] == 0,
-                 "same_ids_as_peer": results["olkit"]["ids_digest"] == results["peer"]["ids_digest"]},
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "polars": pl.__version__, "duckdb": duckdb.__version__, "datasets": datasets.__version__,
-                    "note": "shared 2-core machine; other jobs may have been running"},
+        "machine": machine_info("polars", "duckdb", "datasets",
+                                note="shared 2-core machine; other jobs may have been running"),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/ingest_bench.py" + (f" --rows {args.rows}" if args.rows != 1_000_000 else ""),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    checks = {"speedup": speedup >= TARGET_SPEEDUP,
+              "olkit_peak_rss": results["olkit"]["peak_rss_mb"] < TARGET_RSS_MB,
+              "reingest_adds_nothing": results["olkit"]["reingest_added"] == 0,
+              "same_ids_as_peer": results["olkit"]["ids_digest"] == results["peer"]["ids_digest"]}
+    status = write_result(report, checks, args.out)
     print(json.dumps({k: report[k] for k in ("rows", "speedup_rows_per_s", "pass")}))
-    print(f"wrote {out}")
-    return 0 if all(report["pass"].values()) else 1
+    return status
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -44,6 +42,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import machine_info, write_result  # noqa: E402
 
 NUM_PERM, BANDS, ROWS, K, THRESHOLD, SEED = 128, 32, 4, 3, 0.6, 1
 _TOKEN = re.compile(r"[^\W]+")
@@ -144,7 +143,7 @@ def quality(n: int, source: np.ndarray, pairs: np.ndarray) -> dict:
             "flagged_not_planted": int((flagged & (source < 0)).sum())}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--dup-share", type=float, default=0.1)
@@ -181,15 +180,14 @@ def main(argv: list[str] | None = None) -> dict:
         "target_speedup": 5.0,
         "recall_difference_points": round(100 * (q_ours["planted_recall"] - q_ds["planted_recall"]), 2),
         "flagged_docs_jaccard_between_tools": round(len(ours_flag & ds_flag) / max(len(ours_flag | ds_flag), 1), 4),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "machine": machine_info("numpy", "polars", "datasketch"),
     }
-    result["passed"] = bool(result["speedup"] >= 5.0 and abs(result["recall_difference_points"]) <= 2.0)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    checks = {"speedup": result["speedup"] >= 5.0,
+              "recall_within_2_points": abs(result["recall_difference_points"]) <= 2.0}
+    status = write_result(result, checks, args.out)
     print(json.dumps(result, indent=2))
-    return result
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sim.json"
 MIX = {"expert": 0.8, "casual": 0.0, "spammer": 0.2, "farmer": 0.0, "sybil": 0.0, "recycler": 0.0}
@@ -120,23 +118,6 @@ def mesa_run(n_agents: int, epochs: int, seed: int = 0) -> dict:
             "final_retention": sum(a.active for a in honest) / len(honest)}
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    return {"cores": cores, "cpu": cpu, "python": sys.version.split()[0], "numpy": np.__version__,
-            "platform": platform.platform(), "load_avg_1m": os.getloadavg()[0]}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes; do not write results")
@@ -167,21 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         "note": "ratio_vs_mesa is judged at the 100k-agent population of the target; the small-population "
                 "ratio is reported alongside. The machine is shared (see load_avg_1m), so rates vary "
                 "run to run.",
-        "pass": {"ratio_vs_mesa": ratio_best >= 50.0,
-                 "olkit_agent_epochs_per_s": large["agent_epochs_per_s"] >= 2_000_000.0,
-                 "large_run_seconds": large["seconds"] < 10.0},
-        "machine": machine(),
+        "machine": machine_info("numpy", "mesa"),
         "command": ".venv/bin/python benchmarks/sim_bench.py",
     }
-    result["all_pass"] = all(result["pass"].values())
+    checks = {"ratio_vs_mesa": ratio_best >= 50.0,
+              "olkit_agent_epochs_per_s": large["agent_epochs_per_s"] >= 2_000_000.0,
+              "large_run_seconds": large["seconds"] < 10.0}
+    status = write_result(result, checks, None if args.quick else args.out)
     print(json.dumps(result, indent=2))
-    if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(out)
-    return 0 if result["all_pass"] else 1
+    return status
 
 
 if __name__ == "__main__":

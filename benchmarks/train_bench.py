@@ -35,12 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -227,8 +228,7 @@ def main() -> int:
     out: dict = {"benchmark": "train", "model": "smollm2-135m (SmolLM2-135M-Instruct)",
                  "data": f"sample_stream(n_contributors={args.contributors}, seed=0), split=train, all labels",
                  "steps": args.steps, "parallel_workers": args.parallel, "batch_size": args.batch_size, "max_length": args.max_length,
-                 "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                             "python": platform.python_version(), "load_avg_at_end": os.getloadavg()},
+                 "machine": machine_info("torch", "transformers", "peft", "bitsandbytes"),
                  "runs": runs, "targets": {}}
     if {"olkit_qlora", "ref_qlora"} <= runs.keys():
         ratio = runs["olkit_qlora"]["tokens_per_s"] / runs["ref_qlora"]["tokens_per_s"]
@@ -257,10 +257,10 @@ def main() -> int:
     if {"olkit_qlora_fp32", "ref_qlora"} <= runs.keys():
         out["targets"]["qlora_fp32_compute_tokens_per_s_vs_reference"] = {
             "value": runs["olkit_qlora_fp32"]["tokens_per_s"] / runs["ref_qlora"]["tokens_per_s"], "target": "info"}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
+    checks = {name: t["pass"] for name, t in out["targets"].items() if t.get("target") != "info"}
+    status = write_result(out, checks, args.out)
     print(json.dumps(out["targets"], indent=2))
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def test_model_filters_never_crash_on_edge_inputs(lm_extractor, embedder):
         scores = f.score(batch)
         assert scores.height == n and scores["submission_id"].to_list() == batch["submission_id"].to_list()
         d = f.decide(scores, FilterPolicy())
-        assert d.columns == ["submission_id", "passed", "score", "reason_code"]
+        assert d.columns == ["submission_id", "passed", "score", "reason_code", "reason_codes"]
         # empty responses are not the model filters' business: they pass (format rejects them)
         assert d.filter(pl.col("submission_id").is_in(["e0", "e1", "e8"]))["passed"].all()
         assert f.score(batch.head(0)).height == 0

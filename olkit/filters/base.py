@@ -45,7 +45,11 @@ class Filter(ABC):
 
     @abstractmethod
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
-        """``submission_id, passed, score, reason_code`` from cached scores and thresholds."""
+        """``submission_id, passed, score, reason_code`` from cached scores and thresholds.
+
+        Filters built on :func:`olkit.filters.pipeline.rule_decisions` add ``reason_codes``: every
+        rule that fired, not only the first.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, layer={self.layer!r})"

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
+
+from olkit.filters.base import Filter
 
 #: Characters kept per text before tokenising (~128 word pieces): the opening of a text says what
 #: it is about, attention cost grows with length, and cutting early keeps 1 MB strings cheap.
@@ -165,3 +169,33 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def default_embedder() -> EmbeddingCache:
     """The process-wide cache used by the relevance and quality filters."""
     return EmbeddingCache()
+
+
+class EmbeddingFilter(Filter):
+    """A model filter scored from the shared MiniLM embeddings of instruction and response.
+
+    Subclasses name their one score column (:attr:`score_column`) and implement
+    :meth:`score_embedded`; embedding, caching and the empty-batch case are handled here, once.
+    """
+
+    #: The ``<name>.<signal>`` column :meth:`score` returns.
+    score_column: ClassVar[str]
+
+    def __init__(self, embedder: EmbeddingCache | None = None) -> None:
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> EmbeddingCache:
+        """The cache passed in, else the process-wide :func:`default_embedder`."""
+        return self._embedder if self._embedder is not None else default_embedder()
+
+    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        ids = batch.get_column("submission_id")
+        values = (self.score_embedded(batch, *self.embedder.embed_pairs(batch)) if batch.height
+                  else np.zeros(0))
+        return pl.DataFrame({"submission_id": ids,
+                             self.score_column: pl.Series(values, dtype=pl.Float64).fill_nan(None)})
+
+    @abstractmethod
+    def score_embedded(self, batch: pl.DataFrame, instr: np.ndarray, resp: np.ndarray) -> np.ndarray:
+        """One float per row of ``batch``; NaN where there is nothing to judge (the item passes)."""

@@ -50,10 +50,10 @@ import numpy as np
 import polars as pl
 
 from olkit.errors import InputError
-from olkit.filters.base import Filter
 from olkit.filters.config import FilterPolicy, QualityPolicy
-from olkit.filters.embeddings import EmbeddingCache, cosine_rows, default_embedder
+from olkit.filters.embeddings import EmbeddingCache, EmbeddingFilter, cosine_rows, default_embedder
 from olkit.filters.heuristics import TERMINAL_END
+from olkit.filters.pipeline import rule_decisions
 from olkit.filters.synthetic import CalibratedLogistic, auroc, default_model_path
 
 DEFAULT_MODEL_FILE = "quality_model.json"
@@ -117,7 +117,7 @@ def default_model() -> QualityModel:
     return QualityModel.load(default_model_path(DEFAULT_MODEL_FILE))
 
 
-class QualityFilter(Filter):
+class QualityFilter(EmbeddingFilter):
     """Reject items whose learned quality score is below ``quality.min_score``.
 
     Scores: ``quality.score`` (calibrated probability of being a good contribution; null for items
@@ -127,13 +127,14 @@ class QualityFilter(Filter):
     name: ClassVar[str] = "quality"
     layer: ClassVar[str] = "models"
     reason_code: ClassVar[str] = "quality.low_score"
+    score_column: ClassVar[str] = "quality.score"
 
     def __init__(self, model: QualityModel | str | Path | None = None,
                  embedder: EmbeddingCache | None = None) -> None:
+        super().__init__(embedder)
         if isinstance(model, str | Path):
             model = QualityModel.load(model)
         self._model = model
-        self._embedder = embedder
 
     @property
     def model(self) -> QualityModel:
@@ -141,29 +142,15 @@ class QualityFilter(Filter):
             self._model = default_model()
         return self._model
 
-    @property
-    def embedder(self) -> EmbeddingCache:
-        return self._embedder if self._embedder is not None else default_embedder()
-
-    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
-        ids = batch.get_column("submission_id")
-        if batch.height == 0:
-            return pl.DataFrame({"submission_id": ids, "quality.score": pl.Series([], dtype=pl.Float64)})
-        instr, resp = self.embedder.embed_pairs(batch)
+    def score_embedded(self, batch: pl.DataFrame, instr: np.ndarray, resp: np.ndarray) -> np.ndarray:
         prob = self.model.predict_proba(QualityModel.featurize_embeddings(instr, resp, response_shape(batch)))
         prob[~resp.any(axis=1)] = np.nan
-        return pl.DataFrame({"submission_id": ids,
-                             "quality.score": pl.Series(prob, dtype=pl.Float64).fill_nan(None)})
+        return prob
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
-        s = pl.col("quality.score")
-        reject = s.is_not_null() & (s < policy.quality.min_score)
-        return scores.select(
-            "submission_id",
-            (~reject).alias("passed"),
-            s.alias("score"),
-            pl.when(reject).then(pl.lit(self.reason_code)).otherwise(None).cast(pl.String).alias("reason_code"),
-        )
+        p = policy.quality
+        s = pl.col(self.score_column)
+        return rule_decisions(scores, [(self.reason_code, s < p.min_score)], s, enabled=p.enabled)
 
 
 def training_frame(frame: pl.DataFrame, good: Sequence[str] = GOOD_LABELS,

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import polars as pl
 
-from olkit.filters.base import Filter
 from olkit.filters.config import FilterPolicy
-from olkit.filters.embeddings import EmbeddingCache, cosine_rows, default_embedder
+from olkit.filters.embeddings import EmbeddingFilter, cosine_rows
+from olkit.filters.pipeline import rule_decisions
 
 
-class RelevanceFilter(Filter):
+class RelevanceFilter(EmbeddingFilter):
     """Reject responses whose MiniLM cosine to their instruction is below ``relevance.min_similarity``.
 
     Scores: ``relevance.cosine`` (in [-1, 1]; null when the item has no instruction or no
@@ -39,33 +40,14 @@ class RelevanceFilter(Filter):
     name: ClassVar[str] = "relevance"
     layer: ClassVar[str] = "models"
     reason_code: ClassVar[str] = "relevance.off_topic"
+    score_column: ClassVar[str] = "relevance.cosine"
 
-    def __init__(self, embedder: EmbeddingCache | None = None) -> None:
-        self._embedder = embedder
-
-    @property
-    def embedder(self) -> EmbeddingCache:
-        return self._embedder if self._embedder is not None else default_embedder()
-
-    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
-        ids = batch.get_column("submission_id")
-        if batch.height == 0:
-            return pl.DataFrame({"submission_id": ids, "relevance.cosine": pl.Series([], dtype=pl.Float64)})
-        instr, resp = self.embedder.embed_pairs(batch)
-        cos = pl.Series("relevance.cosine", cosine_rows(instr, resp), dtype=pl.Float64)
-        has_both = (instr.any(axis=1) & resp.any(axis=1)).tolist()
-        frame = pl.DataFrame({"submission_id": ids, "relevance.cosine": cos, "_ok": has_both})
-        return frame.select(
-            "submission_id",
-            pl.when(pl.col("_ok")).then(pl.col("relevance.cosine")).otherwise(None).alias("relevance.cosine"),
-        )
+    def score_embedded(self, batch: pl.DataFrame, instr: np.ndarray, resp: np.ndarray) -> np.ndarray:
+        cos = cosine_rows(instr, resp)
+        cos[~(instr.any(axis=1) & resp.any(axis=1))] = np.nan
+        return cos
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
-        cos = pl.col("relevance.cosine")
-        reject = cos.is_not_null() & (cos < policy.relevance.min_similarity)
-        return scores.select(
-            "submission_id",
-            (~reject).alias("passed"),
-            cos.alias("score"),
-            pl.when(reject).then(pl.lit(self.reason_code)).otherwise(None).cast(pl.String).alias("reason_code"),
-        )
+        p = policy.relevance
+        cos = pl.col(self.score_column)
+        return rule_decisions(scores, [(self.reason_code, cos < p.min_similarity)], cos, enabled=p.enabled)

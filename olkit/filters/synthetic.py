@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 from olkit.errors import InputError
 from olkit.filters.base import Filter
 from olkit.filters.config import FilterPolicy
+from olkit.filters.pipeline import rule_decisions
 
 #: Per-item features computed by :class:`LMFeatureExtractor` (column order of the feature matrix).
 FEATURES: tuple[str, ...] = (
@@ -582,15 +583,9 @@ class SyntheticFilter(Filter):
         })
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
-        limit = policy.synthetic.threshold
+        p = policy.synthetic
         prob = pl.col("synthetic.prob")
-        reject = prob.is_not_null() & (prob >= limit)
-        return scores.select(
-            "submission_id",
-            (~reject).alias("passed"),
-            prob.alias("score"),
-            pl.when(reject).then(pl.lit(self.reason_code)).otherwise(None).cast(pl.String).alias("reason_code"),
-        )
+        return rule_decisions(scores, [(self.reason_code, prob >= p.threshold)], prob, enabled=p.enabled)
 
 
 # --------------------------------------------------------------------------------------------
