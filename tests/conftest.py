@@ -1,10 +1,20 @@
-"""Shared pytest setup: offline model hubs, a per-session cache, and the --skip-browser flag."""
+"""Shared pytest setup: offline model hubs, a per-session cache, and the --skip-browser flag.
+
+Hypothesis runs with a derandomised profile in CI (``CI=true``), so a CI failure repeats exactly
+on re-run; elsewhere it explores fresh examples each run.  ``HYPOTHESIS_PROFILE`` overrides.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
