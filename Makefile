@@ -22,7 +22,7 @@ tour: setup
 	$(BIN)/olkit tour --reports reports
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

@@ -254,6 +254,7 @@ def test_relevance_and_quality_total_on_any_text(embedder, texts):
 
 
 # -- the whole pipeline with every model filter on: issue 3's acceptance ---------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["heldout", "external"])
 def test_full_pipeline_with_models_meets_acceptance(which, stream, lm_extractor, embedder):
     """Every layer on (rules + synthetic + relevance + quality), on the whole held-out split and the
