@@ -17,18 +17,16 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
-from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
+from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 from olkit.attribution.evaluate import DEFAULT_METHODS, TrainConfig, evaluate  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "attribution.json"
 GRADIENT = ("gradsim", "tracin", "tracin_adam", "datainf", "trak")
 
 
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subsets", type=int, default=24)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: fair, single core)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run (not written)")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=str(RESULTS / "attribution.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:

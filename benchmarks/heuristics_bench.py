@@ -32,7 +32,7 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def paragraphs() -> list[str]:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-docs", type=int, default=None, help="datatrove on the first N docs only")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "heuristics.json"))
+    ap.add_argument("--out", default=str(RESULTS / "heuristics.json"))
     args = ap.parse_args(argv)
 
     docs = make_corpus(args.docs, args.seed)

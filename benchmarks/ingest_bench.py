@@ -35,10 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
+from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "benchmarks" / "results" / "ingest.json"
 TARGET_SPEEDUP = 3.0
 TARGET_RSS_MB = 2048.0
 
@@ -167,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(RESULT), help="where to write the JSON result")
+    parser.add_argument("--out", default=str(RESULTS / "ingest.json"), help="where to write the JSON result")
     parser.add_argument("--worker", choices=("olkit", "peer"), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)

@@ -42,7 +42,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import machine_info, write_result  # noqa: E402
+from _common import RESULTS, machine_info, write_result  # noqa: E402
 
 NUM_PERM, BANDS, ROWS, K, THRESHOLD, SEED = 128, 32, 4, 3, 0.6, 1
 _TOKEN = re.compile(r"[^\W]+")
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--dup-share", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "minhash.json"))
+    ap.add_argument("--out", default=str(RESULTS / "minhash.json"))
     args = ap.parse_args(argv)
 
     docs, source = make_corpus(args.docs, args.dup_share, args.seed)

@@ -21,11 +21,9 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
+from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
-RESULTS = Path(__file__).resolve().parent / "results" / "sim.json"
 MIX = {"expert": 0.8, "casual": 0.0, "spammer": 0.2, "farmer": 0.0, "sybil": 0.0, "recycler": 0.0}
 
 
@@ -121,7 +119,7 @@ def mesa_run(n_agents: int, epochs: int, seed: int = 0) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes; do not write results")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=str(RESULTS / "sim.json"))
     args = ap.parse_args(argv)
     if args.quick:
         sizes = {"small": (1000, 10), "large": (20_000, 20), "mesa_large_epochs": 2}

@@ -41,14 +41,12 @@ import sys
 import time
 from pathlib import Path
 
-from _common import machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
+from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "train.json"
 #: olkit modes -> (quantization, compute_dtype, gradient_checkpointing); None = the library default
 OLKIT_MODES = {"olkit_qlora": ("nf4", "auto", None), "olkit_lora_fp32": (None, "auto", None),
                "olkit_lora_fp32_gc": (None, "auto", True), "olkit_qlora_fp32": ("nf4", "float32", None)}
@@ -198,7 +196,7 @@ def main() -> int:
                          "jobs: every worker sees the same contention; peak RSS is per process either way)")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/olkit-train-bench")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=str(RESULTS / "train.json"))
     args = ap.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args)))
