@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 #: Modules that define ``register(subparsers)``; each adds its commands.
 COMMAND_MODULES = (
-    "olkit.ingest.cli",  # sample, ingest, store
+    "olkit.sample_cli",  # sample
+    "olkit.ingest.cli",  # ingest
+    "olkit.store_cli",  # store stats|head|verify|export
     "olkit.filters.cli",  # filter
     "olkit.sim.cli",  # simulate
     "olkit.train.cli",  # train, generate
@@ -63,10 +66,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         code = args.func(args)
-    except (UserError, OlkitError) as err:
-        print(f"olkit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (UserError, OlkitError, OSError) as err:
+        return _fail(args, err)
+    except Exception as err:  # noqa: BLE001 - no traceback for users; OLKIT_DEBUG=1 shows it
+        if os.environ.get("OLKIT_DEBUG"):
+            raise
+        return _fail(args, err, internal=True)
     return int(code or 0)
+
+
+def _fail(args: argparse.Namespace, err: BaseException, *, internal: bool = False) -> int:
+    """Print one error line (stderr; with ``--json`` also one JSON object on stdout); exit code 2."""
+    if isinstance(err, OSError) and not isinstance(err, UserError):
+        text = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
+    else:
+        text = str(err)
+    if internal:
+        text = f"{type(err).__name__}: {text} (unexpected; OLKIT_DEBUG=1 shows the traceback)"
+    line = " | ".join(part.strip() for part in text.splitlines() if part.strip()) or type(err).__name__
+    print(f"olkit {args.command}: error: {line}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": line, "command": args.command,
+                          **{k: getattr(err, k, None) for k in ("file", "row", "field")}}, default=str))
+    return 2
 
 
 if __name__ == "__main__":

@@ -3,19 +3,28 @@
 Tables
 ------
 ``submissions``   one row per contributed item (never deleted; rejected items stay with reasons)
-``contributors``  one row per contributor (first seen, number of submissions)
+``contributors``  one row per contributor (first seen, number of submissions): derived from submissions
 ``decisions``     one row per submission per filter run (accepted, reason codes, scores, policy hash)
-``events``        the audit log: every write (ingest, decisions, runs, adapters, payouts, reputation
-                  events) is an event whose ``hash`` covers its content and the previous row's hash
+``events``        the audit log: every write is an event whose ``hash`` covers its content and the
+                  previous event's hash (a hash chain)
 ``runs``          one row per run of any stage (kind, policy, params, stats, chain head after it)
 ``adapters``      trained adapters with the exact submission ids they saw
 ``payouts``       rewards per contributor per reward run
+``reputation``    reputation per contributor per reputation run (+ extra numeric columns as JSON)
 
-:meth:`Store.verify` recomputes the event chain (an edited row no longer matches its hash; a
-deleted row breaks the sequence and the link), recomputes every submission's content hash and id,
-and re-derives the per-run digests that the events recorded for submissions, decisions and payouts.
+**Every row is committed to the chain.**  Each row of ``submissions``, ``decisions``, ``runs``,
+``adapters``, ``payouts`` and ``reputation`` carries a ``row_hash`` of all its values (hidden from
+:meth:`Store.table` and the other readers), and the event of the run that wrote the rows records,
+per table, how many rows it wrote and a digest of their row hashes (``covers``).  :meth:`Store.verify`
+recomputes every row hash (an edited row is named), every group digest (a deleted, inserted or
+re-hashed row is caught, with its run), finds rows that no event covers (a forged run), recomputes
+``contributors`` from ``submissions``, checks the hash chain and, given a head recorded elsewhere
+(:meth:`Store.head`, ``olkit store head``), that the chain still contains it (tail truncation).
+"Latest" always means latest in chain order, never by a timestamp column.
 
-Every write is one transaction (:meth:`Store.transaction`): on any error nothing is written.
+Every write is one transaction (:meth:`Store.transaction`): on any error nothing is written.  A
+path that exists must be an olkit store: another file or a foreign DuckDB database is refused
+before anything is written.
 
 Example
 -------
@@ -46,48 +55,83 @@ import duckdb
 import polars as pl
 
 from olkit.errors import InputError, OlkitError
-from olkit.ingest.hashing import CONTENT_HASH_SQL, submission_id_sql
+from olkit.hashing import CONTENT_HASH_SQL, submission_id_sql
 from olkit.schema import sha256_hex
 
 GENESIS_HASH = "0" * 64
+#: Version of the on-disk layout, recorded in the ``olkit_store`` marker table.
+STORE_FORMAT = 2
+_MARKER = "olkit_store"
 
 _DDL: dict[str, str] = {
     "submissions": """
         submission_id VARCHAR NOT NULL, datanet VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL,
         instruction VARCHAR, response VARCHAR, text VARCHAR, source VARCHAR, source_id VARCHAR,
         license VARCHAR, created_at TIMESTAMPTZ, parent_id VARCHAR, content_hash VARCHAR NOT NULL,
-        meta VARCHAR, ingested_at TIMESTAMPTZ NOT NULL, ingest_run VARCHAR NOT NULL""",
+        meta VARCHAR, ingested_at TIMESTAMPTZ NOT NULL, ingest_run VARCHAR NOT NULL, row_hash VARCHAR NOT NULL""",
     "contributors": """
         contributor_id VARCHAR PRIMARY KEY, first_seen TIMESTAMPTZ, n_submissions BIGINT, meta VARCHAR""",
     "decisions": """
         run_id VARCHAR NOT NULL, submission_id VARCHAR NOT NULL, accepted BOOLEAN NOT NULL,
-        reasons VARCHAR[], scores VARCHAR, policy_hash VARCHAR, decided_at TIMESTAMPTZ NOT NULL""",
+        reasons VARCHAR[], scores VARCHAR, policy_hash VARCHAR, decided_at TIMESTAMPTZ NOT NULL,
+        row_hash VARCHAR NOT NULL""",
     "events": """
         seq BIGINT PRIMARY KEY, recorded_at TIMESTAMPTZ NOT NULL, kind VARCHAR NOT NULL, subject VARCHAR,
         run_id VARCHAR, payload VARCHAR, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL""",
     "runs": """
         run_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
         policy_hash VARCHAR, policy VARCHAR, params VARCHAR, stats VARCHAR, head_seq BIGINT,
-        head_hash VARCHAR""",
+        head_hash VARCHAR, row_hash VARCHAR NOT NULL""",
     "adapters": """
         adapter_id VARCHAR PRIMARY KEY, run_id VARCHAR, path VARCHAR, base_model VARCHAR,
         policy_hash VARCHAR, submission_ids VARCHAR[], n_examples BIGINT, manifest VARCHAR,
-        created_at TIMESTAMPTZ""",
+        created_at TIMESTAMPTZ, row_hash VARCHAR NOT NULL""",
     "payouts": """
         run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, amount DOUBLE NOT NULL, share DOUBLE,
-        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL""",
+        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
+    "reputation": """
+        run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, reputation DOUBLE NOT NULL, extra VARCHAR,
+        policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
 }
 #: The tables of a store, in the order they are described above.
 TABLES = tuple(_DDL)
 
-#: Per-run digests recorded in events and re-derived by :meth:`Store.verify`: table -> (run column, key).
-_DIGESTED = {
-    "submissions": ("ingest_run", "submission_id || ':' || content_hash"),
-    "decisions": ("run_id", "submission_id || ':' || accepted::VARCHAR || ':' || coalesce(array_to_string(reasons, '|'), '')"
-                  " || ':' || coalesce(scores, '') || ':' || coalesce(policy_hash, '')"),
-    "payouts": ("run_id", "contributor_id || ':' || amount::VARCHAR || ':' || coalesce(share::VARCHAR, '')"
-                " || ':' || coalesce(components, '')"),
+
+def _columns(table: str) -> list[tuple[str, str]]:
+    """``(name, type)`` of a table's columns, from its DDL."""
+    out = []
+    for part in _DDL[table].split(","):
+        words = part.split()
+        out.append((words[0], words[1]))
+    return out
+
+
+#: Tables whose rows carry a ``row_hash`` -> (column grouping the rows by the event that wrote them,
+#: columns naming one row).
+_HASHED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "submissions": ("ingest_run", ("submission_id",)),
+    "decisions": ("run_id", ("run_id", "submission_id")),
+    "runs": ("run_id", ("run_id",)),
+    "adapters": ("adapter_id", ("adapter_id",)),
+    "payouts": ("run_id", ("run_id", "contributor_id")),
+    "reputation": ("run_id", ("run_id", "contributor_id")),
 }
+#: Columns left out of a row's hash: ``runs.head_*`` are checked against the chain instead.
+_UNHASHED = {"row_hash", "head_seq", "head_hash"}
+
+
+def row_hash_sql(table: str) -> str:
+    """SQL for a row's ``row_hash``: SHA-256 of the table name and every value (JSON-encoded, exact)."""
+    parts = []
+    for name, typ in _columns(table):
+        if name in _UNHASHED:
+            continue
+        parts.append(f"epoch_us({name})" if typ.startswith("TIMESTAMP") else name)
+    return f"sha256('{table}' || chr(30) || json_array({', '.join(parts)})::VARCHAR)"
+
+
+def _hashed_columns(table: str) -> str:
+    return ", ".join(n for n, _ in _columns(table) if n != "row_hash")
 
 
 class StoreError(OlkitError):
@@ -141,36 +185,107 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` starts with a DuckDB file header (``DUCK`` at byte 8)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return len(head) >= 12 and head[8:12] == b"DUCK"
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as err:
+        raise StoreError(f"{path}: cannot open the store: {str(err).splitlines()[0]}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("BEGIN TRANSACTION")
+    for name, cols in _DDL.items():
+        con.execute(f"CREATE TABLE {name} ({cols})")
+    con.execute(f"CREATE TABLE {_MARKER} (format INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL)")
+    con.execute(f"INSERT INTO {_MARKER} VALUES (?, ?)", [STORE_FORMAT, _now()])
+    con.execute("COMMIT")
+
+
 class Store:
     """The DuckDB ledger.  Use as a context manager; ``read_only=True`` for inspection.
 
     Parameters
     ----------
     path:
-        The DuckDB file (created with all tables unless ``read_only`` or ``create=False``).
+        The DuckDB file.  A new path is created (atomically: a complete empty store appears at
+        ``path`` or nothing does) unless ``read_only`` or ``create=False``; an existing path must
+        be an olkit store — any other file, or a DuckDB database without the olkit tables, is
+        refused with :class:`StoreError` before anything is written.
     """
 
     def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True) -> None:
         self.path = Path(path)
-        if (read_only or not create) and not self.path.exists():
-            raise StoreError(f"{self.path}: no such store (create one with `olkit ingest ... --store {self.path}`)")
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as err:
-            raise StoreError(f"{self.path}: cannot open the store: {err}") from None
         self.read_only = read_only
         self._depth = 0
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("SET enable_progress_bar = false")
-        if not read_only:
-            for name, cols in _DDL.items():
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-        missing = [t for t in TABLES if t not in self._tables()]
-        if missing:
-            self.close()
-            raise StoreError(f"{self.path}: not an olkit store (missing tables {missing})")
+        #: True when this object created the file (see :meth:`discard_if_new`).
+        self.created = False
+        self._created_ino: int | None = None
+        if not self.path.exists():
+            if read_only or not create:
+                raise StoreError(f"{self.path}: no such store (create one with `olkit ingest ... --store {self.path}`)")
+            self._create_file()
+        elif self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder, not a store file")
+        elif not _is_duckdb_file(self.path):
+            raise StoreError(f"{self.path}: exists and is not a DuckDB store (refusing to touch it; "
+                             "give a new path or an olkit .duckdb store)")
+        self.con = _connect(self.path, read_only)
+        try:
+            self._check_layout()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _create_file(self) -> None:
+        """Build a complete empty store in a temp file and hard-link it into place (never overwrites)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent)) / "new.duckdb"
+        try:
+            con = _connect(tmp, False)
+            try:
+                _create_schema(con)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            ino = tmp.stat().st_ino
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return  # another process created it first: open theirs
+            except OSError as err:
+                raise StoreError(f"{self.path}: cannot create the store: {err.strerror}") from None
+            self.created, self._created_ino = True, ino
+        finally:
+            for leftover in tmp.parent.iterdir():
+                leftover.unlink(missing_ok=True)
+            tmp.parent.rmdir()
+
+    def _check_layout(self) -> None:
+        tables = self._tables()
+        if _MARKER in tables:
+            fmt = _first(self.con.execute(f"SELECT max(format) FROM {_MARKER}").fetchall())
+            if not fmt or fmt[0] != STORE_FORMAT:
+                raise StoreError(f"{self.path}: an olkit store of format {fmt[0] if fmt else '?'}; this "
+                                 f"olkit reads format {STORE_FORMAT} (re-ingest the sources into a new store)")
+            missing = [t for t in TABLES if t not in tables]
+            if missing:
+                raise StoreError(f"{self.path}: not an olkit store (missing tables {missing})")
+            return
+        if tables or self.read_only:
+            what = f"tables {sorted(tables)[:5]}" if tables else "no tables"
+            raise StoreError(f"{self.path}: a DuckDB database that is not an olkit store ({what}); "
+                             "refusing to write into it (give a new path)")
+        _create_schema(self.con)  # an empty DuckDB file: make it a store
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -185,8 +300,30 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
+    def discard_if_new(self) -> bool:
+        """Delete the store file if this object created it and nothing was ever written to it.
+
+        Used by the CLI when a first ingest fails.  Runs while this connection still holds the
+        DuckDB file lock, and checks the path still names the very file created here, so it can
+        never remove a store another process made or wrote.  Closes the store.  Returns whether
+        the file was removed.
+        """
+        removed = False
+        try:
+            if (self.created and not self.read_only and self._depth == 0
+                    and self.con.execute("SELECT count(*) FROM events").fetchall()[0][0] == 0
+                    and self.path.exists() and self.path.stat().st_ino == self._created_ino):
+                wal = self.path.with_name(self.path.name + ".wal")
+                wal.unlink(missing_ok=True)
+                self.path.unlink()
+                removed = True
+        finally:
+            self.close()
+        return removed
+
     def _tables(self) -> set[str]:
-        return {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -216,11 +353,11 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------
     def table(self, name: str) -> pl.DataFrame:
-        """A whole table as polars (timestamps in UTC)."""
+        """A whole table as polars (timestamps in UTC), without the internal ``row_hash``."""
         self._check_table(name)
         order = {"events": "seq", "submissions": "ingested_at, submission_id",
                  "decisions": "decided_at, run_id, submission_id", "runs": "started_at, run_id"}.get(name)
-        return self.con.sql(f"SELECT * FROM {name}" + (f" ORDER BY {order}" if order else "")).pl()
+        return self.con.sql(f"SELECT {_visible(name)} FROM {name}" + (f" ORDER BY {order}" if order else "")).pl()
 
     def to_pandas(self, name: str):
         """A whole table as pandas."""
@@ -228,7 +365,7 @@ class Store:
 
     def submissions(self, *, datanet: str | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame:
         """Submissions (optionally of one datanet), in ingestion order."""
-        cols = ", ".join(columns) if columns else "*"
+        cols = ", ".join(columns) if columns else _visible("submissions")
         where, params = ("WHERE datanet = ?", [datanet]) if datanet is not None else ("", [])
         return self.con.sql(f"SELECT {cols} FROM submissions {where} ORDER BY ingested_at, submission_id",
                             params=params).pl()
@@ -242,12 +379,20 @@ class Store:
             return self.table("events")
         return self.con.sql("SELECT * FROM events WHERE kind = ? ORDER BY seq", params=[kind]).pl()
 
-    def latest_decisions(self) -> pl.DataFrame:
-        """For each decided submission, its decision from the most recent run."""
+    def _latest(self, table: str, key: str, order: str) -> pl.DataFrame:
+        """Per ``key``, the row of ``table`` from the run that comes last in the chain."""
         return self.con.sql(
-            "SELECT * FROM decisions QUALIFY row_number() OVER "
-            "(PARTITION BY submission_id ORDER BY decided_at DESC, run_id DESC) = 1 ORDER BY submission_id"
-        ).pl()
+            f"SELECT {_visible(table, 't.')} FROM {table} t JOIN (SELECT run_id, max(seq) AS _seq FROM events "
+            "WHERE run_id IS NOT NULL GROUP BY run_id) e ON e.run_id = t.run_id "
+            f"QUALIFY row_number() OVER (PARTITION BY t.{key} ORDER BY e._seq DESC) = 1 ORDER BY {order}").pl()
+
+    def latest_decisions(self) -> pl.DataFrame:
+        """For each decided submission, its decision from the run that is latest in chain order."""
+        return self._latest("decisions", "submission_id", "submission_id")
+
+    def latest_reputation(self) -> pl.DataFrame:
+        """For each contributor, its reputation from the reputation run that is latest in chain order."""
+        return self._latest("reputation", "contributor_id", "contributor_id")
 
     def lineage(self) -> pl.DataFrame:
         """Every submission that names a parent, with the parent resolved inside the store.
@@ -264,7 +409,11 @@ class Store:
             "WHERE c.parent_id IS NOT NULL ORDER BY c.ingested_at, c.submission_id").pl()
 
     def head(self) -> tuple[int, str]:
-        """``(seq, hash)`` of the last event: publish it elsewhere to anchor the whole chain."""
+        """``(seq, hash)`` of the last event: publish it elsewhere to anchor the whole chain.
+
+        ``olkit store verify --head HASH`` (or ``verify(head=HASH)``) later fails if the chain no
+        longer contains it (the tail was cut off, or the history rewritten).
+        """
         row = _first(self.con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchall())
         return (int(row[0]), row[1]) if row else (0, GENESIS_HASH)
 
@@ -283,19 +432,30 @@ class Store:
         return out
 
     def export(self, name: str, path: str | Path) -> Path:
-        """Write a table to ``.parquet`` / ``.csv`` / ``.jsonl`` atomically (temp file + rename)."""
+        """Write a table to ``.parquet`` / ``.csv`` / ``.jsonl`` atomically (temp file + rename).
+
+        Refuses to write over the store itself (or its WAL).
+        """
         self._check_table(name)
         path = Path(path)
         fmt = {".parquet": "(FORMAT parquet)", ".csv": "(FORMAT csv, HEADER)", ".jsonl": "(FORMAT json)",
                ".ndjson": "(FORMAT json)"}.get(path.suffix.lower())
         if fmt is None:
             raise InputError("export writes .parquet, .csv or .jsonl", file=str(path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        ledger = {self.path.resolve(), self.path.with_name(self.path.name + ".wal").resolve()}
+        if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
+            raise InputError("refusing to overwrite the store with an export; give another --out", file=str(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        except OSError as err:
+            raise InputError(f"cannot write here: {err.strerror}", file=str(path)) from None
         os.close(fd)
         try:
-            self.con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(tmp)}' {fmt}")
+            self.con.execute(f"COPY (SELECT {_visible(name)} FROM {name}) TO '{_sql_str(tmp)}' {fmt}")
             os.replace(tmp, path)
+        except (OSError, duckdb.Error) as err:
+            raise InputError(f"cannot write the export: {str(err).splitlines()[0]}", file=str(path)) from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -315,9 +475,10 @@ class Store:
         cols = ("submission_id, datanet, contributor_id, instruction, response, text, source, source_id, "
                 "license, created_at, parent_id, content_hash, meta")
         row = self.con.execute(
-            f"INSERT INTO submissions SELECT {cols}, ?::TIMESTAMPTZ, ? FROM ({select_sql}) f "
+            f"INSERT INTO submissions SELECT *, {row_hash_sql('submissions')} FROM ("
+            f"SELECT {cols}, ?::TIMESTAMPTZ AS ingested_at, ?::VARCHAR AS ingest_run FROM ({select_sql}) f "
             "WHERE NOT EXISTS (SELECT 1 FROM submissions s WHERE s.submission_id = f.submission_id) "
-            "QUALIFY row_number() OVER (PARTITION BY f.submission_id ORDER BY f._pos) = 1",
+            "QUALIFY row_number() OVER (PARTITION BY f.submission_id ORDER BY f._pos) = 1)",
             [ingested_at, run_id],
         ).fetchall()[0]
         return int(row[0]) if row else 0
@@ -328,24 +489,34 @@ class Store:
         """Update contributors, add the run and its hash-chained event (inside the ingest transaction)."""
         with self.transaction() as con:
             con.execute(
-                "INSERT INTO contributors SELECT contributor_id, min(coalesce(created_at, ingested_at)), "
-                "count(*), NULL FROM submissions WHERE contributor_id IN "
+                f"INSERT INTO contributors {_CONTRIBUTORS_SQL} WHERE contributor_id IN "
                 "(SELECT DISTINCT contributor_id FROM submissions WHERE ingest_run = ?) GROUP BY contributor_id "
                 "ON CONFLICT (contributor_id) DO UPDATE SET first_seen = excluded.first_seen, "
                 "n_submissions = excluded.n_submissions", [run_id])
+            cover = self._digest("submissions", run_id)
             payload = {"added": added, "rows_read": rows, "sources": sources, "rejected_rows": rejected_rows,
-                       "rejected": rejected or [], **self._digest("submissions", run_id)}
+                       "rejected": rejected or [], **cover}
             self._finish_run(run_id, "ingest", started_at=started_at, params=params,
                              stats={"added": added, "rows_read": rows, "rejected_rows": rejected_rows,
                                     "skipped_existing": rows - added - rejected_rows},
-                             event_payload=payload)
+                             event_payload=payload, covers=[cover])
 
-    def _digest(self, table: str, run_id: str) -> dict[str, Any]:
-        run_col, key = _DIGESTED[table]
+    def _digest(self, table: str, key: str) -> dict[str, Any]:
+        """How many rows of ``table`` belong to group ``key`` and the digest of their row hashes."""
+        group = _HASHED[table][0]
         n, digest = self.con.execute(
-            f"SELECT count(*), sha256(coalesce(string_agg({key}, chr(10) ORDER BY {key}), '')) "
-            f"FROM {table} WHERE {run_col} = ?", [run_id]).fetchall()[0]
-        return {"table": table, "rows": int(n), "digest": digest}
+            f"SELECT count(*), {_DIGEST_SQL} FROM {table} WHERE {group} = ?", [key]).fetchall()[0]
+        return {"table": table, "key": key, "rows": int(n), "digest": digest}
+
+    def _insert(self, table: str, rows: pl.DataFrame) -> None:
+        """Insert a frame holding every column of ``table`` but ``row_hash`` (which is computed here)."""
+        name = f"_olkit_{table}"
+        self.con.register(name, rows)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT *, {row_hash_sql(table)} FROM "
+                             f"(SELECT {_hashed_columns(table)} FROM {name})")
+        finally:
+            self.con.unregister(name)
 
     # -- writing: events and runs -------------------------------------------------------
     def append_events(self, events: pl.DataFrame | Sequence[Mapping[str, Any]]) -> tuple[int, int]:
@@ -353,7 +524,8 @@ class Store:
 
         ``events`` has ``kind`` (required) and optionally ``subject``, ``run_id``, ``payload``
         (a JSON string or anything JSON-serialisable), ``recorded_at`` (UTC datetime; default now).
-        Reputation stages log e.g. ``kind="reputation", subject=contributor_id, payload={"delta": -1}``.
+        Free-form notes (e.g. ``kind="reputation_note", subject=contributor_id, payload={"delta": -1}``)
+        are covered by the chain itself; reputation values go through :meth:`add_reputation`.
         """
         frame = events if isinstance(events, pl.DataFrame) else pl.DataFrame(
             [{**e, "payload": e.get("payload") if isinstance(e.get("payload"), str | None)
@@ -399,21 +571,34 @@ class Store:
         return run_id
 
     def _finish_run(self, run_id: str, kind: str, *, started_at: datetime, params: Mapping[str, Any] | None,
-                    stats: Mapping[str, Any] | None, event_payload: dict[str, Any], policy: Any = None) -> None:
+                    stats: Mapping[str, Any] | None, event_payload: dict[str, Any], policy: Any = None,
+                    covers: Sequence[dict[str, Any]] = ()) -> None:
+        """Insert the run's row (if new) and its event, whose payload covers every row written."""
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise InputError("a run id must be a non-empty string", field="run_id")
         policy_hash, policy_json = _policy_parts(policy)
+        covers = list(covers)
         exists = self.con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
         if not exists:
-            self.con.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, ?, ?, ?, ?, NULL, NULL)",
-                             [run_id, kind, started_at, policy_hash, policy_json,
-                              json.dumps(dict(params or {}), sort_keys=True, default=str),
-                              json.dumps(dict(stats or {}), sort_keys=True, default=str)])
-        payload = json.dumps({"policy_hash": policy_hash, **event_payload}, sort_keys=True, default=str)
-        seq, _ = self.append_events([{"kind": kind, "subject": None, "run_id": run_id, "payload": payload}])
+            row = pl.DataFrame({
+                "run_id": [run_id], "kind": [kind], "started_at": [started_at], "finished_at": [_now()],
+                "policy_hash": [policy_hash], "policy": [policy_json],
+                "params": [json.dumps(dict(params or {}), sort_keys=True, default=str)],
+                "stats": [json.dumps(dict(stats or {}), sort_keys=True, default=str)],
+                "head_seq": [None], "head_hash": [None]},
+                schema={"run_id": pl.String, "kind": pl.String, "started_at": pl.Datetime("us", "UTC"),
+                        "finished_at": pl.Datetime("us", "UTC"), "policy_hash": pl.String, "policy": pl.String,
+                        "params": pl.String, "stats": pl.String, "head_seq": pl.Int64, "head_hash": pl.String})
+            self._insert("runs", row)
+            covers.append(self._digest("runs", run_id))
+        payload = json.dumps({"policy_hash": policy_hash, **event_payload, "covers": covers},
+                             sort_keys=True, default=str)
+        self.append_events([{"kind": kind, "subject": None, "run_id": run_id, "payload": payload}])
         head_seq, head_hash = self.head()
-        self.con.execute("UPDATE runs SET finished_at = ?, head_seq = ?, head_hash = ? WHERE run_id = ?",
-                         [_now(), head_seq, head_hash, run_id])
+        self.con.execute("UPDATE runs SET head_seq = ?, head_hash = ? WHERE run_id = ?",
+                         [head_seq, head_hash, run_id])
 
-    # -- writing: decisions, adapters, payouts ---------------------------------------------
+    # -- writing: decisions, adapters, payouts, reputation ---------------------------------
     def add_decisions(self, frame: pl.DataFrame, run_id: str | None = None, policy: Any = None) -> str:
         """Record one filter run's decisions; returns the run id.
 
@@ -440,28 +625,31 @@ class Store:
                    if "reasons" in frame.columns else pl.lit([], dtype=pl.List(pl.String)))
         policy_hash, _ = _policy_parts(policy)
         now = _now()
-        rows = frame.select(
-            pl.lit(run_id).alias("run_id"), pl.col("submission_id").cast(pl.String),
-            pl.col("accepted").cast(pl.Boolean), reasons.alias("reasons"), scores.alias("scores"),
-            pl.lit(policy_hash, dtype=pl.String).alias("policy_hash"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("decided_at"))
+        try:
+            rows = frame.select(
+                pl.lit(run_id).alias("run_id"), pl.col("submission_id").cast(pl.String),
+                pl.col("accepted").cast(pl.Boolean), reasons.alias("reasons"), scores.alias("scores"),
+                pl.lit(policy_hash, dtype=pl.String).alias("policy_hash"),
+                pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("decided_at"))
+        except pl.exceptions.PolarsError as err:
+            raise InputError(f"decisions have a column of the wrong type: {str(err).splitlines()[0]}") from None
         if rows["accepted"].null_count():
             raise InputError("accepted must be true or false for every submission", field="accepted")
         with self.transaction() as con:
             if con.execute("SELECT count(*) FROM decisions WHERE run_id = ?", [run_id]).fetchall()[0][0]:
                 raise InputError(f"run {run_id} already has decisions", field="run_id")
-            con.register("_olkit_decisions", rows)
-            unknown = _first(con.execute("SELECT d.submission_id FROM _olkit_decisions d ANTI JOIN submissions s "
+            con.register("_olkit_decisions_in", rows)
+            unknown = _first(con.execute("SELECT d.submission_id FROM _olkit_decisions_in d ANTI JOIN submissions s "
                                          "USING (submission_id) LIMIT 1").fetchall())
+            con.unregister("_olkit_decisions_in")
             if unknown:
-                con.unregister("_olkit_decisions")
                 raise InputError(f"submission {unknown[0]} is not in the store", field="submission_id")
-            con.execute("INSERT INTO decisions SELECT * FROM _olkit_decisions")
-            con.unregister("_olkit_decisions")
+            self._insert("decisions", rows)
             accepted = int(rows["accepted"].sum())
+            cover = self._digest("decisions", run_id)
             self._finish_run(run_id, "filter", started_at=now, params={}, policy=policy,
                              stats={"decided": rows.height, "accepted": accepted},
-                             event_payload={"accepted": accepted, **self._digest("decisions", run_id)})
+                             event_payload={"accepted": accepted, **cover}, covers=[cover])
         return run_id
 
     def add_adapter(self, path: str | Path, *, run_id: str, base_model: str, submission_ids: Sequence[str],
@@ -471,17 +659,32 @@ class Store:
         adapter_id = adapter_id or f"adapter-{uuid.uuid4().hex[:10]}"
         policy_hash, _ = _policy_parts(policy)
         ids = sorted(set(submission_ids))
+        row = pl.DataFrame({
+            "adapter_id": [adapter_id], "run_id": [run_id], "path": [str(path)], "base_model": [base_model],
+            "policy_hash": [policy_hash], "submission_ids": [ids], "n_examples": [len(ids)],
+            "manifest": [json.dumps(dict(manifest or {}), sort_keys=True, default=str)], "created_at": [_now()]},
+            schema={"adapter_id": pl.String, "run_id": pl.String, "path": pl.String, "base_model": pl.String,
+                    "policy_hash": pl.String, "submission_ids": pl.List(pl.String), "n_examples": pl.Int64,
+                    "manifest": pl.String, "created_at": pl.Datetime("us", "UTC")})
         with self.transaction() as con:
-            con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [adapter_id, run_id, str(path), base_model, policy_hash, ids, len(ids),
-                         json.dumps(dict(manifest or {}), sort_keys=True, default=str), _now()])
+            if con.execute("SELECT count(*) FROM adapters WHERE adapter_id = ?", [adapter_id]).fetchall()[0][0]:
+                raise InputError(f"adapter {adapter_id} is already recorded", field="adapter_id")
+            self._insert("adapters", row)
+            cover = self._digest("adapters", adapter_id)
             self.append_events([{"kind": "adapter", "subject": adapter_id, "run_id": run_id, "payload": {
                 "n_examples": len(ids), "ids_digest": sha256_hex(*ids), "base_model": base_model,
-                "policy_hash": policy_hash}}])
+                "policy_hash": policy_hash, "covers": [cover]}}])
+            if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
+                head_seq, head_hash = self.head()
+                con.execute("UPDATE runs SET head_seq = ?, head_hash = ? WHERE run_id = ?",
+                            [head_seq, head_hash, run_id])
         return adapter_id
 
     def add_payouts(self, frame: pl.DataFrame, run_id: str | None = None, policy: Any = None) -> str:
-        """Record one reward run: ``contributor_id``, ``amount`` [, ``share``, ``components``]."""
+        """Record one reward run: ``contributor_id``, ``amount`` [, ``share``, ``components``].
+
+        One row per contributor; a null or blank ``contributor_id`` or a non-finite amount is refused.
+        """
         run_id = run_id or self.new_run_id("reward")
         for col in ("contributor_id", "amount"):
             if col not in frame.columns:
@@ -489,73 +692,181 @@ class Store:
         policy_hash, _ = _policy_parts(policy)
         now = _now()
         comp = frame.schema.get("components")
-        rows = frame.select(
-            pl.lit(run_id).alias("run_id"), pl.col("contributor_id").cast(pl.String),
+        rows = _contributor_rows(frame, "payouts", run_id, now, policy_hash, [
             pl.col("amount").cast(pl.Float64),
-            (pl.col("share").cast(pl.Float64) if "share" in frame.columns else pl.lit(None, dtype=pl.Float64)).alias("share"),
+            (pl.col("share").cast(pl.Float64) if "share" in frame.columns
+             else pl.lit(None, dtype=pl.Float64)).alias("share"),
             (pl.col("components") if comp == pl.String else pl.col("components").struct.json_encode()
-             if comp is not None else pl.lit(None, dtype=pl.String)).alias("components"),
-            pl.lit(policy_hash, dtype=pl.String).alias("policy_hash"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("created_at"))
-        with self.transaction() as con:
-            con.register("_olkit_payouts", rows)
-            con.execute("INSERT INTO payouts SELECT * FROM _olkit_payouts")
-            con.unregister("_olkit_payouts")
-            self._finish_run(run_id, "reward", started_at=now, params={}, policy=policy,
-                             stats={"contributors": rows.height, "total": float(rows["amount"].sum())},
-                             event_payload=self._digest("payouts", run_id))
+             if comp is not None else pl.lit(None, dtype=pl.String)).alias("components")], ["amount"])
+        self._write_run("payouts", "reward", rows, run_id, now, policy,
+                        {"contributors": rows.height, "total": float(rows["amount"].sum())})
         return run_id
 
-    # -- integrity ------------------------------------------------------------------------
-    def verify(self, *, max_problems: int = 20) -> VerifyReport:
-        """Check the event chain, every submission's hashes and the per-run digests.
+    def add_reputation(self, frame: pl.DataFrame, run_id: str | None = None, policy: Any = None) -> str:
+        """Record one reputation run: ``contributor_id``, ``reputation`` [+ extra numeric columns].
 
-        An edited events row no longer matches its hash; a deleted one leaves a gap in ``seq`` and a
-        broken ``prev_hash`` link; a deleted tail is caught by the chain head recorded in ``runs``.
-        The report names the first bad row of each kind of problem.
+        Extra numeric columns (e.g. ``alpha``, ``beta``, ``stake``) are kept as JSON in ``extra``.
+        One row per contributor; null/blank ids and non-finite values are refused.  Read back with
+        :meth:`latest_reputation` (latest run in chain order) or ``table("reputation")``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> with Store(os.path.join(tempfile.mkdtemp(), "s.duckdb")) as s:
+        ...     run = s.add_reputation(pl.DataFrame({"contributor_id": ["ann"], "reputation": [0.8],
+        ...                                          "alpha": [5.0]}))
+        ...     s.latest_reputation().select("contributor_id", "reputation", "extra").rows(), s.verify().ok
+        ([('ann', 0.8, '{"alpha":5.0}')], True)
+        """
+        run_id = run_id or self.new_run_id("reputation")
+        for col in ("contributor_id", "reputation"):
+            if col not in frame.columns:
+                raise InputError(f"reputation needs a {col!r} column", field=col)
+        extra = [c for c in frame.columns if c not in ("contributor_id", "reputation") and frame.schema[c].is_numeric()]
+        policy_hash, _ = _policy_parts(policy)
+        now = _now()
+        rows = _contributor_rows(frame, "reputation", run_id, now, policy_hash, [
+            pl.col("reputation").cast(pl.Float64),
+            (pl.struct(extra).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)).alias("extra")],
+            ["reputation"])
+        for col in extra:
+            _check_finite(frame.select(pl.col(col).cast(pl.Float64)), col)
+        self._write_run("reputation", "reputation", rows, run_id, now, policy, {"contributors": rows.height})
+        return run_id
+
+    def _write_run(self, table: str, kind: str, rows: pl.DataFrame, run_id: str, now: datetime, policy: Any,
+                   stats: dict[str, Any]) -> None:
+        """Insert a run's rows of ``table`` and finish the run with an event covering them (one transaction)."""
+        with self.transaction() as con:
+            if con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchall()[0][0]:
+                raise InputError(f"run {run_id} already has {table}", field="run_id")
+            self._insert(table, rows)
+            cover = self._digest(table, run_id)
+            self._finish_run(run_id, kind, started_at=now, params={}, policy=policy, stats=stats,
+                             event_payload=cover, covers=[cover])
+
+    # -- integrity ------------------------------------------------------------------------
+    def verify(self, *, head: str | None = None, max_problems: int = 20) -> VerifyReport:
+        """Check the whole ledger; ``head`` (``HASH`` or ``SEQ:HASH`` from :meth:`head`) must still be in the chain.
+
+        * ``events``: the hash chain (an edited event no longer matches its hash, a deleted one
+          leaves a gap and a broken link; a cut tail is caught by ``head`` and by the heads in ``runs``);
+        * every hashed table: each row against its ``row_hash`` (an edit is named), duplicate rows
+          (a copied row), and per run the number and digest of rows recorded by its event (a
+          deletion, an insertion, a re-hashed edit) — rows that no event covers are a forged run;
+        * ``runs``: every run has its event, and its ``head_seq``/``head_hash`` are an event of that run;
+        * ``contributors``: recomputed from ``submissions``.
+
+        The report lists the first bad row of each kind of problem, tables in :data:`TABLES` order.
         """
         problems: list[Problem] = []
         checked: dict[str, int] = {}
-        problems += self._verify_chain(checked)
-        bad = _first(self.con.execute(
-            f"SELECT submission_id, content_hash <> {CONTENT_HASH_SQL} AS content_changed FROM submissions "
-            f"WHERE content_hash <> {CONTENT_HASH_SQL} OR submission_id <> {submission_id_sql('content_hash')} "
-            "ORDER BY ingested_at, submission_id LIMIT 1").fetchall())
-        dup = _first(self.con.execute("SELECT submission_id, count(*) FROM submissions GROUP BY 1 "
-                                      "HAVING count(*) > 1 ORDER BY 1 LIMIT 1").fetchall())
-        if dup:
-            problems.append(Problem("submissions", f"submission_id={dup[0]}", f"appears {dup[1]} times (inserted by hand)"))
-        checked["submissions"] = int(self.con.execute("SELECT count(*) FROM submissions").fetchall()[0][0])
-        if bad:
-            what = ("its content no longer matches its content_hash (edited)" if bad[1]
-                    else "its submission_id does not match datanet/contributor/content/parent (edited)")
-            problems.append(Problem("submissions", f"submission_id={bad[0]}", what))
-        for seq, run_id, payload in self.con.execute(
-                "SELECT seq, run_id, payload FROM events WHERE kind IN ('ingest', 'filter', 'reward') ORDER BY seq"
-        ).fetchall():
+        problems += self._verify_chain(checked, head)
+        recorded: dict[tuple[str, str], tuple[int, int, str]] = {}
+        for seq, payload in self.con.execute(
+                "SELECT seq, payload FROM events WHERE payload LIKE '%\"covers\"%' ORDER BY seq").fetchall():
             try:
-                recorded = json.loads(payload or "{}")
-            except json.JSONDecodeError:
-                continue  # the chain check already reported the edit
-            table = recorded.get("table")
-            if table not in _DIGESTED:
+                covers = json.loads(payload).get("covers") or []
+            except (json.JSONDecodeError, AttributeError):
+                continue  # the chain check reports the edit
+            for cover in covers if isinstance(covers, list) else []:
+                try:
+                    key = (str(cover["table"]), str(cover["key"]))
+                    value = (int(seq), int(cover["rows"]), str(cover["digest"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if key in recorded:
+                    problems.append(Problem("events", f"seq={seq}", f"covers {key[0]} of {key[1]} a second time "
+                                            f"(first in seq={recorded[key][0]}): a replayed event"))
+                    continue
+                recorded[key] = value
+        for table in TABLES:
+            if table in _HASHED:
+                found = self._verify_rows(table, recorded)
+                checked[table] = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+            elif table == "contributors":
+                subs_bad = any(p.table == "submissions" for p in problems)
+                found = [] if subs_bad else self._verify_contributors()
+                checked[table] = int(self.con.execute("SELECT count(*) FROM contributors").fetchall()[0][0])
+            else:
                 continue
-            now = self._digest(table, run_id)
-            if (now["rows"], now["digest"]) != (recorded.get("rows"), recorded.get("digest")):
-                diff = now["rows"] - int(recorded.get("rows") or 0)
-                what = (f"{-diff} row(s) deleted" if diff < 0 else f"{diff} row(s) added" if diff > 0
-                        else "row(s) edited")
-                problems.append(Problem(table, f"run_id={run_id}",
-                                        f"rows of this run no longer match the digest in events seq={seq}: {what}"))
-        checked["decisions"] = int(self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0])
+            problems += found
         return VerifyReport(ok=not problems, problems=problems[:max_problems], checked=checked)
 
-    def _verify_chain(self, checked: dict[str, int]) -> list[Problem]:
+    def _verify_rows(self, table: str, recorded: dict[tuple[str, str], tuple[int, int, str]]) -> list[Problem]:
+        group, keys = _HASHED[table]
+        name = " || ', ' || ".join(f"'{k}=' || coalesce({k}::VARCHAR, 'NULL')" for k in keys)
+        order = "rowid"
+        problems: list[Problem] = []
+        if table == "submissions":
+            bad = _first(self.con.execute(
+                f"SELECT submission_id, content_hash <> {CONTENT_HASH_SQL} FROM submissions "
+                f"WHERE content_hash IS DISTINCT FROM {CONTENT_HASH_SQL} "
+                f"OR submission_id IS DISTINCT FROM {submission_id_sql('content_hash')} ORDER BY rowid LIMIT 1"
+            ).fetchall())
+            if bad:
+                what = ("its content no longer matches its content_hash (edited)" if bad[1]
+                        else "its submission_id does not match datanet/contributor/content/parent (edited)")
+                problems.append(Problem("submissions", f"submission_id={bad[0]}", what))
+        bad = _first(self.con.execute(
+            f"SELECT {name} FROM {table} WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)} "
+            f"ORDER BY {order} LIMIT 1").fetchall())
+        if bad and not problems:
+            problems.append(Problem(table, bad[0], "edited: its values no longer match its row hash"))
+        cols = ", ".join(keys)
+        dup = _first(self.con.execute(
+            f"SELECT {name}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1 "
+            f"ORDER BY min(rowid) LIMIT 1").fetchall())
+        if dup:
+            problems.append(Problem(table, dup[0], f"appears {dup[1]} times (a copied row)"))
+        groups = self.con.execute(
+            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min({name}, rowid) FROM {table} "
+            f"GROUP BY {group} ORDER BY min(rowid)").fetchall()
+        seen = set()
+        for key, n, digest, first_row in groups:
+            seen.add(str(key))
+            rec = recorded.get((table, str(key)))
+            if rec is None:
+                problems.append(Problem(table, first_row, f"written by no event: {group}={key} is not in the "
+                                        "hash chain (a forged run or rows added by hand)"))
+            elif (int(n), digest) != rec[1:]:
+                diff = int(n) - rec[1]
+                what = (f"{-diff} row(s) deleted" if diff < 0 else f"{diff} row(s) added" if diff > 0
+                        else "row(s) edited")
+                problems.append(Problem(table, f"{group}={key}",
+                                        f"rows no longer match the digest in events seq={rec[0]}: {what}"))
+        for (tbl, key), (seq, n, _) in recorded.items():
+            if tbl == table and key not in seen and n > 0:
+                problems.append(Problem(table, f"{group}={key}",
+                                        f"all {n} row(s) recorded in events seq={seq} are deleted"))
+        if table == "runs":
+            bad = _first(self.con.execute(
+                "SELECT r.run_id FROM runs r LEFT JOIN events e ON e.seq = r.head_seq AND e.hash = r.head_hash "
+                "AND e.run_id = r.run_id WHERE e.seq IS NULL ORDER BY r.rowid LIMIT 1").fetchall())
+            if bad:
+                problems.append(Problem("runs", f"run_id={bad[0]}", "its head_seq/head_hash is not an event of "
+                                        "this run in the chain (edited)"))
+        return problems
+
+    def _verify_contributors(self) -> list[Problem]:
+        bad = _first(self.con.execute(
+            f"WITH want AS ({_CONTRIBUTORS_SQL} GROUP BY contributor_id), "
+            "diff AS ((SELECT * FROM contributors EXCEPT ALL SELECT * FROM want) UNION ALL "
+            "(SELECT * FROM want EXCEPT ALL SELECT * FROM contributors)) "
+            "SELECT contributor_id, count(*) FROM diff GROUP BY 1 ORDER BY 1 LIMIT 1").fetchall())
+        if not bad:
+            return []
+        return [Problem("contributors", f"contributor_id={bad[0]}",
+                        "does not match what its submissions give (first_seen, n_submissions): edited, "
+                        "added or deleted")]
+
+    def _verify_chain(self, checked: dict[str, int], head: str | None = None) -> list[Problem]:
         rows = self.con.execute("SELECT seq, epoch_us(recorded_at), kind, subject, run_id, payload, prev_hash, hash "
                                 "FROM events ORDER BY seq").fetchall()
         checked["events"] = len(rows)
         problems: list[Problem] = []
         prev_seq, prev_hash = 0, GENESIS_HASH
+        hashes: dict[str, int] = {}
         for seq, at, kind, subject, run_id, payload, stored_prev, stored in rows:
             if seq != prev_seq + 1:
                 gone = f"seq={prev_seq + 1}" if seq == prev_seq + 2 else f"seq={prev_seq + 1}..{seq - 1}"
@@ -570,12 +881,86 @@ class Store:
                                         f"seq={prev_seq}: a row was replaced or the chain was rewritten"))
                 break
             prev_seq, prev_hash = seq, stored
+            hashes[stored] = seq
         if not problems:
-            head = self.con.execute("SELECT max(head_seq) FROM runs").fetchall()[0][0]
-            if head is not None and head > prev_seq:
-                problems.append(Problem("events", f"seq={prev_seq + 1}..{head}",
-                                        f"deleted (runs recorded the chain up to seq={head}, it ends at seq={prev_seq})"))
+            top = self.con.execute("SELECT max(head_seq) FROM runs").fetchall()[0][0]
+            if top is not None and top > prev_seq:
+                problems.append(Problem("events", f"seq={prev_seq + 1}..{top}",
+                                        f"deleted (runs recorded the chain up to seq={top}, it ends at seq={prev_seq})"))
+        if head is not None:
+            want_seq, want = _parse_head(head)
+            at = hashes.get(want)
+            if at is None or (want_seq is not None and at != want_seq):
+                where = f"seq={want_seq}" if want_seq is not None else f"hash={want[:16]}"
+                problems.append(Problem("events", where, f"the recorded head {want[:16]}... is no longer in the "
+                                        f"chain (it ends at seq={prev_seq}): events were cut off or rewritten"))
         return problems
+
+
+#: digest of a group's row hashes (order-free: sorted)
+_DIGEST_SQL = "sha256(coalesce(string_agg(row_hash, ',' ORDER BY row_hash), ''))"
+#: contributors as derived from submissions (append ``WHERE ...`` and ``GROUP BY contributor_id``)
+_CONTRIBUTORS_SQL = ("SELECT contributor_id, min(coalesce(created_at, ingested_at)) AS first_seen, "
+                     "count(*) AS n_submissions, NULL::VARCHAR AS meta FROM submissions")
+
+
+def _visible(table: str, prefix: str = "") -> str:
+    """Select list of a table without the internal ``row_hash``."""
+    return ", ".join(f"{prefix}{n}" for n, _ in _columns(table) if n != "row_hash")
+
+
+def _parse_head(head: str) -> tuple[int | None, str]:
+    text = str(head).strip()
+    seq, sep, value = text.partition(":")
+    if not sep:
+        seq, value = "", text
+    value = value.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value) or (seq and not seq.strip().isdigit()):
+        raise InputError(f"a head is HASH or SEQ:HASH (64 hex digits, as `olkit store head` prints), got {head!r}",
+                         field="--head")
+    return (int(seq) if seq else None), value
+
+
+def _contributor_rows(frame: pl.DataFrame, table: str, run_id: str, now: datetime, policy_hash: str | None,
+                      values: list[pl.Expr], finite: list[str]) -> pl.DataFrame:
+    """The rows of a per-contributor table (payouts, reputation), checked: ids, one per run, finite values."""
+    try:
+        rows = frame.select(
+            pl.lit(run_id).alias("run_id"), pl.col("contributor_id").cast(pl.String), *values,
+            pl.lit(policy_hash, dtype=pl.String).alias("policy_hash"),
+            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("created_at"))
+    except pl.exceptions.PolarsError as err:
+        raise InputError(f"{table} have a column of the wrong type: {str(err).splitlines()[0]}") from None
+    _check_payees(rows, table)
+    for column in finite:
+        _check_finite(rows, column)
+    return rows
+
+
+def _check_payees(rows: pl.DataFrame, what: str) -> None:
+    """Refuse null/blank contributor ids and a contributor listed twice."""
+    blank = rows["contributor_id"].is_null() | (rows["contributor_id"].str.strip_chars() == "")
+    if blank.any():
+        raise InputError(f"{what}: contributor_id is null or blank (nobody to pay/score)",
+                         row=int(blank.arg_true()[0]), field="contributor_id")
+    if rows["contributor_id"].is_duplicated().any():
+        dup = rows.filter(pl.col("contributor_id").is_duplicated())["contributor_id"][0]
+        raise InputError(f"{what}: contributor {dup!r} appears twice in one run", field="contributor_id")
+
+
+def _check_finite(rows: pl.DataFrame, column: str) -> None:
+    values = rows[column] if column in rows.columns else rows.to_series(0)
+    bad = values.is_null() | ~values.is_finite()
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(f"{column} must be a finite number, got {values[i]!r}", row=i, field=column)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _first(rows: list[tuple]) -> tuple | None:

@@ -129,7 +129,9 @@ def test_subprocess_smoke(tmp_path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == f"olkit ingest: error: {bad}, line 2: not valid JSON (Expecting ',' delimiter at column 45)"
-    assert proc.stdout == "" and not store.exists()  # a failed first ingest leaves no store behind
+    assert json.loads(proc.stdout) == {"ok": False, "command": "ingest", "file": str(bad), "row": 2, "field": None,
+                                       "error": proc.stderr.strip().removeprefix("olkit ingest: error: ")}
+    assert not store.exists()  # a failed first ingest leaves no store behind
 
 
 def test_skip_mode_keeps_good_records_and_lists_the_bad(tmp_path, capsys) -> None:

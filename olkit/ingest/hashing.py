@@ -24,28 +24,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-_SEP = "chr(31)"
-
-
-def _joined(*columns: str) -> str:
-    return f" || {_SEP} || ".join(f"coalesce({c}, '')" for c in columns)
-
-
-#: SQL for ``content_hash`` (first 32 hex digits of the SHA-256 of the normalised content).
-CONTENT_HASH_SQL = f"substr(sha256({_joined('instruction', 'response', 'text')}), 1, 32)"
-
-
-def submission_id_sql(content_hash_column: str = "content_hash") -> str:
-    """SQL for ``submission_id`` given the column (or expression) holding the content hash."""
-    return f"'s_' || substr(sha256({_joined('datanet', 'contributor_id', content_hash_column, 'parent_id')}), 1, 24)"
-
-
-def connect_memory() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the settings olkit relies on (UTC, no progress bar)."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    return con
+from olkit.hashing import CONTENT_HASH_SQL, connect_memory, submission_id_sql
 
 
 def add_ids(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None, *,
@@ -80,3 +59,6 @@ def add_ids(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None, *
         if own:
             con.close()
     return out
+
+
+__all__ = ["CONTENT_HASH_SQL", "submission_id_sql", "connect_memory", "add_ids"]
