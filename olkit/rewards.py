@@ -7,6 +7,8 @@ non-negative and sum exactly to the budget that was spent.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 from olkit.errors import InputError
 
 __all__ = [
-    "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget",
+    "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget", "check_payees",
     "split_by_acceptance", "split_by_quality", "split_by_reputation",
 ]
 
@@ -25,14 +27,20 @@ __all__ = [
 # ====================================================================================================
 # Shared primitive and epoch reward rules (owned by the simulation; used by olkit.sim and widgets)
 # ====================================================================================================
-def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = None) -> np.ndarray:
+def split_budget(budget: float | int | Decimal, weights: np.ndarray, *,
+                 unit: float | int | Decimal | None = None) -> np.ndarray:
     """Split ``budget`` in proportion to non-negative ``weights``: ``pay_i = B * w_i / sum_j w_j``.
 
     Payouts are non-negative and sum to ``budget``.  If every weight is zero nothing is earned and
     nothing is paid (all zeros: the budget stays in the treasury rather than rewarding no one in
-    particular).  With ``unit`` (e.g. ``0.01`` for cents) payouts are whole multiples of ``unit``
-    and still sum exactly to ``budget`` (largest-remainder rounding, ties to the lower index).
-    Negative or non-finite weights, or a negative budget, raise :class:`~olkit.errors.InputError`.
+    particular).  With ``unit`` (e.g. ``0.01`` for cents, ``1`` for token base units) payouts are
+    whole multiples of ``unit`` summing exactly to ``floor(budget / unit)`` units (largest-remainder
+    rounding, ties to the lower index), computed in exact integer arithmetic: ``budget`` and
+    ``unit`` are read as the decimals they print as (``0.1`` is one tenth), and budgets of any size
+    are exact — beyond ``2**53`` units the result is an object array of Python ``int`` (integral
+    ``unit``) or ``Decimal`` (fractional ``unit``) instead of floats.  More than ``10**40`` units,
+    negative, non-finite or non-numeric budgets/units, and negative or non-finite weights raise
+    :class:`~olkit.errors.InputError`.
 
     Example
     -------
@@ -40,20 +48,34 @@ def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = Non
     [25.0, 75.0, 0.0]
     >>> split_budget(1.0, np.array([1.0, 1.0, 1.0]), unit=0.01).tolist()
     [0.34, 0.33, 0.33]
+    >>> pay = split_budget(2e19, np.array([1.0, 1.0, 1.0]), unit=1)
+    >>> pay.tolist(), sum(pay) == 2 * 10**19
+    ([6666666666666666667, 6666666666666666667, 6666666666666666666], True)
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 1:
         raise InputError(f"weights must be one-dimensional, got shape {w.shape}", field="weights")
-    if not np.isfinite(budget) or budget < 0:
+    exact_budget = _exact_number(budget, "budget")
+    if exact_budget < 0:
         raise InputError(f"budget must be a finite non-negative number, got {budget!r}", field="budget")
     if w.size and (not np.isfinite(w).all() or (w < 0).any()):
         bad = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
         raise InputError(f"weights must be finite and non-negative; weight {bad} is {w[bad]!r}",
                          row=bad, field="weights")
-    total = w.sum()
-    if total <= 0 or budget == 0:
-        return np.zeros_like(w)
+    total = w.sum() if np.isfinite(w.sum()) else math.inf
     if unit is None:
+        try:
+            budget = float(exact_budget)
+        except OverflowError:
+            budget = math.inf
+        if not math.isfinite(budget):
+            raise InputError(f"budget {budget!r} is too large for float payouts; give unit= for exact "
+                             "integer payouts", field="budget")
+        if total <= 0 or budget == 0:
+            return np.zeros_like(w)
+        if not math.isfinite(total):  # weights near the float maximum: scale them down first
+            w = w / w.max()
+            total = w.sum()
         pay = budget * (w / total)  # w / total <= 1 stays finite even for subnormal weights
         # Put the exact rounding residue on the smallest payout that can absorb it: its fine ulp lets
         # the exactly rounded sum (math.fsum, independent of the order payouts are listed in) land on
@@ -63,16 +85,59 @@ def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = Non
             room = np.where((pay > 0) & (pay + residue >= 0), pay, np.inf)
             pay[int(np.argmin(room)) if np.isfinite(room).any() else int(np.argmax(pay))] += residue
         return np.maximum(pay, 0.0)
-    if unit <= 0:
+    exact_unit = _exact_number(unit, "unit")
+    if exact_unit <= 0:
         raise InputError(f"unit must be positive, got {unit!r}", field="unit")
-    units_total = int(round(budget / unit))
-    exact = w / total * units_total
-    base = np.floor(exact).astype(np.int64)
-    left = units_total - int(base.sum())
-    if left > 0:
-        order = np.lexsort((np.arange(w.size), -(exact - base)))
-        base[order[:left]] += 1
-    return base * unit
+    units = exact_budget / exact_unit
+    if units > _MAX_UNITS:
+        raise InputError(f"budget / unit is {float(units):.3g} units; at most 1e40 units can be paid "
+                         "(use a larger unit)", field="unit")
+    units_total = units.numerator // units.denominator
+    if (w <= 0).all() or units_total == 0:
+        return np.zeros_like(w)
+    if units_total <= 2**53:
+        exact = w / w.max() / (w / w.max()).sum() * units_total
+        base = np.minimum(np.floor(exact), units_total).astype(np.int64)
+        left = units_total - int(base.sum())
+        if left > 0:
+            order = np.lexsort((np.arange(w.size), -(exact - base)))
+            base[order[:left]] += 1
+        elif left < 0:  # float rounding gave one unit too many somewhere: take it from the largest
+            base[np.argsort(-base, kind="stable")[:-left]] -= 1
+        return base * float(exact_unit)
+    # exact integer path: the float weights as exact integers (scaled by a common power of two)
+    ratios = [Fraction(x) for x in w.tolist()]
+    scale = max(r.denominator for r in ratios)
+    ints = [r.numerator * (scale // r.denominator) for r in ratios]
+    weight_sum = sum(ints)
+    shares = [divmod(units_total * k, weight_sum) for k in ints]
+    paid = [q for q, _ in shares]
+    left = units_total - sum(paid)
+    for i in sorted(range(len(ints)), key=lambda i: (-shares[i][1], i))[:left]:
+        paid[i] += 1
+    if exact_unit.denominator == 1:
+        return np.array([q * exact_unit.numerator for q in paid], dtype=object)
+    dec_unit = Decimal(exact_unit.numerator) / Decimal(exact_unit.denominator)
+    return np.array([Decimal(q) * dec_unit for q in paid], dtype=object)
+
+
+#: the most units :func:`split_budget` pays out (``budget / unit``)
+_MAX_UNITS = 10**40
+
+
+def _exact_number(value: object, name: str) -> Fraction:
+    """A budget/unit as an exact fraction: floats as the decimal they print as, ints/Decimals exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | np.integer | np.floating):
+        raise InputError(f"{name} must be a number, got {type(value).__name__} {value!r}", field=name)
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(float(value)):
+            raise InputError(f"{name} must be a finite non-negative number, got {value!r}", field=name)
+        value = Decimal(repr(float(value)))
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise InputError(f"{name} must be a finite non-negative number, got {value!r}", field=name)
+    return Fraction(value)
 
 
 def split_by_acceptance(budget: float, accepted: np.ndarray) -> np.ndarray:
@@ -175,6 +240,14 @@ def _item_scores(attribution) -> pl.DataFrame:
         if col not in frame.columns:
             raise InputError(f"attribution has no column {col!r} (columns: {', '.join(frame.columns)})",
                              field=col)
+    check_payees(frame["contributor_id"], "attribution")
+    if frame.schema["score"] == pl.String or not (frame.schema["score"].is_numeric() or frame.schema["score"] == pl.Null):
+        numeric = frame["score"].cast(pl.Float64, strict=False)
+        bad = (numeric.is_null() & frame["score"].is_not_null()).arg_true()
+        if bad.len():
+            raise InputError(f"score must be a number, got {frame['score'][int(bad[0])]!r}", row=int(bad[0]) + 1,
+                             field="score")
+        frame = frame.with_columns(numeric.alias("score"))
     if frame.height and not frame["score"].cast(pl.Float64).is_finite().all():
         bad = int((~frame["score"].cast(pl.Float64).is_finite()).arg_true()[0])
         raise InputError(f"score is not finite ({frame['score'][bad]!r})", row=bad + 1, field="score")
@@ -188,6 +261,24 @@ def _item_scores(attribution) -> pl.DataFrame:
     if "content_hash" not in frame.columns:
         frame = frame.with_columns(pl.col("submission_id").alias("content_hash"))
     return frame.with_columns(pl.col("content_hash").fill_null(pl.col("submission_id")))
+
+
+def check_payees(ids: pl.Series, what: str = "payouts") -> None:
+    """Refuse null or blank contributor ids: nobody can be paid under them.
+
+    >>> import polars as pl
+    >>> check_payees(pl.Series(["ann", " "]))
+    Traceback (most recent call last):
+    olkit.errors.InputError: line 2, field 'contributor_id': payouts: contributor_id is null or blank (row 2); nobody can be paid under it
+    """
+    import polars as pl
+
+    text = ids.cast(pl.String, strict=False)
+    blank = text.is_null() | (text.str.strip_chars() == "")
+    if blank.any():
+        row = int(blank.arg_true()[0]) + 1
+        raise InputError(f"{what}: contributor_id is null or blank (row {row}); nobody can be paid under it",
+                         row=row, field="contributor_id")
 
 
 def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.DataFrame:

@@ -796,7 +796,6 @@ class Store:
     def _verify_rows(self, table: str, recorded: dict[tuple[str, str], tuple[int, int, str]]) -> list[Problem]:
         group, keys = _HASHED[table]
         name = " || ', ' || ".join(f"'{k}=' || coalesce({k}::VARCHAR, 'NULL')" for k in keys)
-        order = "rowid"
         problems: list[Problem] = []
         if table == "submissions":
             bad = _first(self.con.execute(
@@ -808,22 +807,23 @@ class Store:
                 what = ("its content no longer matches its content_hash (edited)" if bad[1]
                         else "its submission_id does not match datanet/contributor/content/parent (edited)")
                 problems.append(Problem("submissions", f"submission_id={bad[0]}", what))
-        bad = _first(self.con.execute(
-            f"SELECT {name} FROM {table} WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)} "
-            f"ORDER BY {order} LIMIT 1").fetchall())
-        if bad and not problems:
-            problems.append(Problem(table, bad[0], "edited: its values no longer match its row hash"))
         cols = ", ".join(keys)
         dup = _first(self.con.execute(
             f"SELECT {name}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1 "
             f"ORDER BY min(rowid) LIMIT 1").fetchall())
+        # one pass: per group, its size, digest, first row, and first row whose values fail its row hash
+        groups = self.con.execute(
+            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min({name}, rowid), "
+            f"arg_min({name}, rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}), "
+            f"min(rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}) "
+            f"FROM {table} GROUP BY {group} ORDER BY min(rowid)").fetchall()
+        edited = [(at, row) for *_, row, at in groups if at is not None]
+        if edited and not problems:
+            problems.append(Problem(table, min(edited)[1], "edited: its values no longer match its row hash"))
         if dup:
             problems.append(Problem(table, dup[0], f"appears {dup[1]} times (a copied row)"))
-        groups = self.con.execute(
-            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min({name}, rowid) FROM {table} "
-            f"GROUP BY {group} ORDER BY min(rowid)").fetchall()
         seen = set()
-        for key, n, digest, first_row in groups:
+        for key, n, digest, first_row, _, _ in groups:
             seen.add(str(key))
             rec = recorded.get((table, str(key)))
             if rec is None:
@@ -883,10 +883,12 @@ class Store:
             prev_seq, prev_hash = seq, stored
             hashes[stored] = seq
         if not problems:
-            top = self.con.execute("SELECT max(head_seq) FROM runs").fetchall()[0][0]
-            if top is not None and top > prev_seq:
-                problems.append(Problem("events", f"seq={prev_seq + 1}..{top}",
-                                        f"deleted (runs recorded the chain up to seq={top}, it ends at seq={prev_seq})"))
+            top = _first(self.con.execute("SELECT head_seq, run_id FROM runs WHERE head_seq IS NOT NULL "
+                                          "ORDER BY head_seq DESC LIMIT 1").fetchall())
+            if top is not None and top[0] > prev_seq:
+                problems.append(Problem("events", f"seq={prev_seq + 1}..{top[0]}",
+                                        f"deleted (runs row run_id={top[1]} recorded the chain up to seq={top[0]}, "
+                                        f"it ends at seq={prev_seq}; or that runs row was edited)"))
         if head is not None:
             want_seq, want = _parse_head(head)
             at = hashes.get(want)
