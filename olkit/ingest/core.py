@@ -33,7 +33,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from olkit.ingest.hashing import CONTENT_HASH_SQL, connect_memory, submission_id_sql
-from olkit.ingest.mapping import ColumnMap
+from olkit.ingest.mapping import BAD_TIME, TIME_RANGE, ColumnMap
 from olkit.ingest.normalize import normalize_id_expr, normalize_series
 from olkit.ingest.readers import DEFAULT_BATCH_BYTES, FrameReader, JsonlReader, Reader, open_source
 from olkit.schema import SUBMISSION_SCHEMA
@@ -101,19 +101,32 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
         pl.col("_pos"),
     )
     out = out.with_columns(normalize_series(out[c]) for c in ("instruction", "response", "text"))
+    lo, hi = TIME_RANGE
+    if BAD_TIME in canon.columns:
+        out = out.with_columns(canon[BAD_TIME])
+    elif isinstance(out.schema["created_at"], pl.Datetime):
+        out = out.with_columns(pl.when(pl.col("created_at").is_between(lo, hi, closed="left").fill_null(True))
+                               .then(None).otherwise(pl.col("created_at").cast(pl.String)).alias(BAD_TIME))
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.String).alias(BAD_TIME))
     for column, message in (
         ("contributor_id", "contributor_id is missing or empty (every submission needs a contributor)"),
         ("datanet", "datanet is empty"),
+        (BAD_TIME, f"created_at is outside {lo:%Y-%m-%d}..{hi:%Y-%m-%d} (numbers are epoch seconds)"),
     ):
-        bad = pl.col(column).is_null() | (pl.col(column) == "")
+        bad = (pl.col(column).is_not_null() if column == BAD_TIME
+               else pl.col(column).is_null() | (pl.col(column) == ""))
         positions = out.filter(bad)["_pos"]
         if positions.len():
+            field_name = "created_at" if column == BAD_TIME else column
+            if column == BAD_TIME:
+                message = f"{message}: {out.filter(bad)[BAD_TIME][0]!r}"
             if reader.on_error != "skip":
-                raise reader.error(message, int(positions[0]), column)
+                raise reader.error(message, int(positions[0]), field_name)
             for pos in positions.to_list():
-                reader.reject(pos, message, column)
+                reader.reject(pos, message, field_name)
             out = out.filter(~bad)
-    return out
+    return out.drop(BAD_TIME)
 
 
 def finalize_sql(relation: str, created_is_text: bool) -> str:
@@ -130,18 +143,26 @@ def finalize_sql(relation: str, created_is_text: bool) -> str:
 def check_created_at(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, reader: Reader) -> pl.DataFrame:
     """Records whose ``created_at`` text is not a timestamp: raise naming the first, or skip them all."""
     con.register("_olkit_created", batch.select("_pos", "created_at"))
+    lo, hi = TIME_RANGE
     bad = con.execute(
-        "SELECT _pos, created_at FROM _olkit_created WHERE created_at IS NOT NULL AND trim(created_at) <> '' "
-        "AND TRY_CAST(created_at AS TIMESTAMPTZ) IS NULL ORDER BY _pos"
-    ).fetchall()
+        "SELECT _pos, created_at, TRY_CAST(created_at AS TIMESTAMPTZ) IS NULL FROM _olkit_created "
+        "WHERE created_at IS NOT NULL AND trim(created_at) <> '' AND (TRY_CAST(created_at AS TIMESTAMPTZ) IS NULL "
+        "OR TRY_CAST(created_at AS TIMESTAMPTZ) < ? OR TRY_CAST(created_at AS TIMESTAMPTZ) >= ?) ORDER BY _pos",
+        [lo, hi]).fetchall()
     con.unregister("_olkit_created")
     if not bad:
         return batch
+
+    def why(value: str, unparsed: bool) -> str:
+        if unparsed:
+            return f"not a timestamp: {value!r} (use ISO 8601, e.g. 2024-05-01T12:00:00Z)"
+        return f"created_at is outside {lo:%Y-%m-%d}..{hi:%Y-%m-%d}: {value!r}"
+
     if reader.on_error != "skip":
-        raise reader.error(f"not a timestamp: {bad[0][1]!r} (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
-                           int(bad[0][0]), "created_at")
-    for pos, value in bad:
-        reader.reject(pos, f"not a timestamp: {value!r}", "created_at")
+        raise reader.error(why(bad[0][1], bad[0][2]), int(bad[0][0]), "created_at")
+    for pos, value, unparsed in bad:
+        reader.reject(pos, why(value, unparsed), "created_at")
+    bad = [(p, v) for p, v, _ in bad]
     return batch.filter(~pl.col("_pos").is_in([p for p, _ in bad]))
 
 

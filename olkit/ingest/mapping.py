@@ -35,10 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
 from olkit.errors import InputError
+from olkit.ingest.readers import LITERAL_PREFIX
 
 #: Fields a mapping may set.
 TARGETS = ("contributor_id", "instruction", "response", "text", "source_id", "license",
@@ -47,6 +49,12 @@ _STRING_TARGETS = tuple(t for t in TARGETS if t != "created_at")
 _CONTENT = ("instruction", "response", "text")
 _HUMAN = ["human", "user", "prompter"]
 _MODEL = ["gpt", "assistant", "chatgpt", "bard", "model", "bot"]
+
+#: ``created_at`` must lie in [1900-01-01, 2200-01-01) UTC (a number is epoch *seconds*).
+TIME_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+EPOCH_RANGE = (TIME_RANGE[0].timestamp(), TIME_RANGE[1].timestamp())
+#: Hidden column holding the original text of a numeric ``created_at`` outside :data:`TIME_RANGE`.
+BAD_TIME = "_created_at_out_of_range"
 
 _Builder = Callable[[set[str]], tuple[dict[str, pl.Expr], set[str], dict[str, pl.Expr]]]
 
@@ -209,6 +217,11 @@ class ColumnMap:
             used.add("id")
         for target, value in self.literals.items():
             exprs[target] = pl.lit(value, dtype=pl.String)
+        for target, expr in list(exprs.items()):  # text fed from JSON numbers: their exact source text
+            if target != "created_at" and expr.meta.is_column():
+                literal = LITERAL_PREFIX + expr.meta.output_name()
+                if literal in cols | set(book):
+                    exprs[target] = pl.coalesce(pl.col(literal), expr.cast(pl.String))
         if "contributor_id" not in exprs:
             raise InputError("no contributor_id: the source has no 'contributor_id' column; map one "
                              "(--map contributor_id=COLUMN) or give a literal (--map contributor_id='name'); "
@@ -230,9 +243,12 @@ def _coerce(out: pl.DataFrame, raw: pl.DataFrame, exprs: dict[str, pl.Expr], fil
     for name in exprs:
         dtype = out.schema[name]
         if name == "created_at":
-            if dtype.is_numeric():
-                fixes.append((pl.col(name).cast(pl.Float64) * 1e6).cast(pl.Int64)
-                             .cast(pl.Datetime("us", "UTC")).alias(name))
+            if dtype.is_numeric():  # epoch seconds; outside the sane range: null + flagged for prepare_batch
+                secs = pl.col(name).cast(pl.Float64)
+                ok = secs.is_between(EPOCH_RANGE[0], EPOCH_RANGE[1], closed="left").fill_null(True)
+                fixes.append(pl.when(ok).then((secs.fill_nan(0.0).clip(*EPOCH_RANGE) * 1e6).cast(pl.Int64)
+                                              .cast(pl.Datetime("us", "UTC"))).otherwise(None).alias(name))
+                fixes.append(pl.when(ok).then(None).otherwise(pl.col(name).cast(pl.String)).alias(BAD_TIME))
             elif isinstance(dtype, pl.Datetime):
                 col = pl.col(name) if dtype.time_zone else pl.col(name).dt.replace_time_zone("UTC")
                 fixes.append(col.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias(name))
@@ -245,6 +261,15 @@ def _coerce(out: pl.DataFrame, raw: pl.DataFrame, exprs: dict[str, pl.Expr], fil
                                  f"not {dtype}", file=file, field="created_at")
         elif dtype == pl.String:
             continue
+        elif dtype == pl.Binary:  # bytes: fine when they are UTF-8 text
+            try:
+                text = out[name].cast(pl.String)
+            except pl.exceptions.PolarsError:  # error path: find the first row in Python
+                first = next(i for i, v in enumerate(out[name].to_list()) if v is not None and not _is_utf8(v))
+                where = int(out["_pos"][first]) if "_pos" in out.columns else first
+                raise InputError("expected text but found bytes that are not UTF-8", file=file, row=where,
+                                 field=name) from None
+            fixes.append(text.alias(name))
         elif dtype.is_nested() or isinstance(dtype, pl.Object):
             bad = out.filter(pl.col(name).is_not_null())
             where = int(bad["_pos"][0]) if "_pos" in bad.columns and bad.height else None
@@ -252,3 +277,11 @@ def _coerce(out: pl.DataFrame, raw: pl.DataFrame, exprs: dict[str, pl.Expr], fil
         else:
             fixes.append(pl.col(name).cast(pl.String))
     return out.with_columns(fixes) if fixes else out
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

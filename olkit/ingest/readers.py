@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,7 @@ class JsonlReader(Reader):
                 raise self._locate(chunk, first_line, err2) from None
         if frame.height != nonblank.size:  # should not happen; be loud rather than mislabel lines
             raise self._locate(chunk, first_line, None)
+        frame = _with_literals(frame, chunk, nonblank)
         return frame.with_columns(pl.Series("_pos", nonblank + first_line, dtype=pl.Int64))
 
     def _blank_bad_lines(self, chunk: bytes, first_line: int) -> bytes:
@@ -249,6 +251,12 @@ class JsonArrayReader(Reader):
             if not isinstance(item, dict):
                 raise self.error(f"expected a JSON object, found a JSON {type(item).__name__}", i)
         frame = pl.from_dicts(value, infer_schema_length=None)
+        numeric = {k for item in value for k, v in item.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        if numeric:  # keep the literal text of every JSON number (ids must not go through floats)
+            again = json.loads(text, parse_int=_Literal, parse_float=_Literal)
+            frame = frame.with_columns(
+                pl.Series(LITERAL_PREFIX + k, [str(v) if isinstance(v := item.get(k), _Literal) else None
+                                               for item in again], dtype=pl.String) for k in sorted(numeric))
         self.info["records"] = frame.height
         yield frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
 
@@ -383,6 +391,42 @@ class HFDatasetReader(Reader):
                 if split is not None:
                     frame = frame.with_columns(pl.lit(split).alias("hf_split"))
                 yield _with_pos(frame, start)
+
+
+#: Hidden column ``LITERAL_PREFIX + name``: the exact source text of a JSON number in column ``name``.
+LITERAL_PREFIX = "_literal:"
+
+
+class _Literal(str):
+    """A JSON number kept as the text it was written as (``json.loads`` hook)."""
+
+
+def _with_literals(frame: pl.DataFrame, chunk: bytes, nonblank: np.ndarray) -> pl.DataFrame:
+    """Add ``_literal:<col>`` for every top-level column where some record holds a JSON number.
+
+    polars parses JSON numbers into floats (``12345`` next to ``1.5`` becomes ``12345.0``;
+    9007199254740993 becomes ...992), so text columns fed from numbers — contributor ids above
+    all — would change or merge.  Records whose line holds a number for such a key are parsed
+    again with :mod:`json` keeping each number's literal text (only those lines: the common
+    all-strings file pays one vectorised regex per column).
+    """
+    candidates = [c for c, t in frame.schema.items() if (t.is_numeric() or t == pl.String) and not c.startswith("_")]
+    if not candidates:
+        return frame
+    lines = pl.Series(chunk.decode("utf-8").split("\n")).gather(nonblank)
+    out = []
+    for column in candidates:
+        key = re.escape(json.dumps(column))
+        hits = lines.str.contains(key + r"\s*:\s*-?[0-9]").arg_true()
+        if not hits.len():
+            continue
+        texts = [None] * frame.height
+        for i, line in zip(hits.to_list(), lines.gather(hits).to_list(), strict=True):
+            value = json.loads(line, parse_int=_Literal, parse_float=_Literal).get(column)
+            if isinstance(value, _Literal):
+                texts[i] = str(value)
+        out.append(pl.Series(LITERAL_PREFIX + column, texts, dtype=pl.String))
+    return frame.with_columns(out) if out else frame
 
 
 def _with_pos(frame: pl.DataFrame, start: int) -> pl.DataFrame:
