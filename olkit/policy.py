@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,10 @@ class Policy(Section):
     # -- (de)serialisation ----------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Policy:
-        """Validate a mapping; errors name the source and the dotted key."""
+        """Validate a mapping; errors name the source and the dotted key (NaN/inf values are refused)."""
         if not isinstance(data, dict):
             raise PolicyError(f"{source}: a policy must be a mapping, got {type(data).__name__}")
+        _check_values(data, source)
         try:
             return cls.model_validate(data)
         except ValidationError as err:
@@ -66,11 +68,16 @@ class Policy(Section):
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<yaml>") -> Policy:
-        """Parse YAML (or JSON, which is YAML) text."""
+        """Parse YAML (or JSON, which is YAML) text: at most 1 MB and 100 aliases (no alias bombs)."""
+        if len(text) > MAX_YAML_CHARS:
+            raise PolicyError(f"{source}: the policy is {len(text)} characters; at most {MAX_YAML_CHARS} are read")
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader with limits
         except yaml.YAMLError as err:
-            raise PolicyError(f"{source}: not valid YAML: {err}") from None
+            raise PolicyError(f"{source}: not valid YAML: {' '.join(str(err).split())}") from None
+        except _TooManyAliases:
+            raise PolicyError(f"{source}: more than {MAX_YAML_ALIASES} YAML aliases (*name); a policy needs "
+                              "none (refusing a possible alias bomb)") from None
         return cls.from_dict(data if data is not None else {}, source=source)
 
     @classmethod
@@ -111,6 +118,46 @@ class Policy(Section):
                 node = node.setdefault(key, {})
             node[leaf] = value
         return Policy.from_dict(data, source="updated()")
+
+
+#: Limits on policy text: characters, YAML aliases, and values (after aliases are expanded).
+MAX_YAML_CHARS = 1_000_000
+MAX_YAML_ALIASES = 100
+MAX_POLICY_VALUES = 100_000
+
+
+class _TooManyAliases(Exception):
+    pass
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that stops after :data:`MAX_YAML_ALIASES` aliases."""
+
+    _aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _TooManyAliases
+        return super().compose_node(parent, index)
+
+
+def _check_values(data: Any, source: str) -> None:
+    """Refuse NaN/inf numbers (naming the dotted key) and structures of more than MAX_POLICY_VALUES values."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    seen = 0
+    while stack:
+        node, key = stack.pop()
+        seen += 1
+        if seen > MAX_POLICY_VALUES:
+            raise PolicyError(f"{source}: more than {MAX_POLICY_VALUES} values; not a policy")
+        if isinstance(node, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k)) for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, f"{key}[{i}]") for i, v in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise PolicyError(f"{source}: key {key!r}: {node} is not a finite number")
 
 
 def diff(a: Policy, b: Policy) -> dict[str, tuple[Any, Any]]:

@@ -239,6 +239,13 @@ class Store:
         elif not _is_duckdb_file(self.path):
             raise StoreError(f"{self.path}: exists and is not a DuckDB store (refusing to touch it; "
                              "give a new path or an olkit .duckdb store)")
+        elif not read_only:  # look before writing: a foreign database stays byte-identical
+            probe = _connect(self.path, True)
+            try:
+                self.con = probe
+                self._check_layout(may_create=False)
+            finally:
+                probe.close()
         self.con = _connect(self.path, read_only)
         try:
             self._check_layout()
@@ -270,7 +277,7 @@ class Store:
                 leftover.unlink(missing_ok=True)
             tmp.parent.rmdir()
 
-    def _check_layout(self) -> None:
+    def _check_layout(self, may_create: bool = True) -> None:
         tables = self._tables()
         if _MARKER in tables:
             fmt = _first(self.con.execute(f"SELECT max(format) FROM {_MARKER}").fetchall())
@@ -281,6 +288,8 @@ class Store:
             if missing:
                 raise StoreError(f"{self.path}: not an olkit store (missing tables {missing})")
             return
+        if not tables and not may_create:
+            return  # an empty DuckDB file: becomes a store once opened for writing
         if tables or self.read_only:
             what = f"tables {sorted(tables)[:5]}" if tables else "no tables"
             raise StoreError(f"{self.path}: a DuckDB database that is not an olkit store ({what}); "

@@ -219,7 +219,7 @@ class JsonlReader(Reader):
             if not isinstance(value, dict):
                 return self.error(f"expected a JSON object, found a JSON {type(value).__name__}",
                                   first_line + offset)
-        return self.error(f"could not read the records: {err}")
+        return self.error(f"could not read the records: {str(err).splitlines()[0] if err else 'unknown error'}")
 
 
 @dataclass
