@@ -7,7 +7,7 @@ non-negative and sum exactly to the budget that was spent.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -90,7 +90,8 @@ def split_budget(budget: float | int | Decimal, weights: np.ndarray, *,
         raise InputError(f"unit must be positive, got {unit!r}", field="unit")
     units = exact_budget / exact_unit
     if units > _MAX_UNITS:
-        raise InputError(f"budget / unit is {float(units):.3g} units; at most 1e40 units can be paid "
+        raise InputError(f"budget / unit is about 1e{len(str(units.numerator // units.denominator)) - 1} units; "
+                         "at most 1e40 units can be paid "
                          "(use a larger unit)", field="unit")
     units_total = units.numerator // units.denominator
     if (w <= 0).all() or units_total == 0:
@@ -117,8 +118,10 @@ def split_budget(budget: float | int | Decimal, weights: np.ndarray, *,
         paid[i] += 1
     if exact_unit.denominator == 1:
         return np.array([q * exact_unit.numerator for q in paid], dtype=object)
-    dec_unit = Decimal(exact_unit.numerator) / Decimal(exact_unit.denominator)
-    return np.array([Decimal(q) * dec_unit for q in paid], dtype=object)
+    with localcontext() as ctx:  # exact: the unit is a terminating decimal, amounts have < 100 digits
+        ctx.prec = 200
+        dec_unit = Decimal(exact_unit.numerator) / Decimal(exact_unit.denominator)
+        return np.array([Decimal(q) * dec_unit for q in paid], dtype=object)
 
 
 #: the most units :func:`split_budget` pays out (``budget / unit``)
