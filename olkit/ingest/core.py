@@ -80,7 +80,7 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
 
     Ids are not computed here (see :func:`finalize_sql`): they are computed inside DuckDB.
     """
-    canon = mapping.apply(raw, file=reader.label)
+    canon = mapping.apply(raw, file=reader.label, literals=reader.literals)
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in _STRINGS if c not in canon.columns]
     if "created_at" not in canon.columns:
         missing.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("created_at"))

@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 import polars as pl
 
 from olkit.errors import InputError
-from olkit.ingest.readers import LITERAL_PREFIX
 
 #: Fields a mapping may set.
 TARGETS = ("contributor_id", "instruction", "response", "text", "source_id", "license",
@@ -53,6 +52,7 @@ _MODEL = ["gpt", "assistant", "chatgpt", "bard", "model", "bot"]
 #: ``created_at`` must lie in [1900-01-01, 2200-01-01) UTC (a number is epoch *seconds*).
 TIME_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 EPOCH_RANGE = (TIME_RANGE[0].timestamp(), TIME_RANGE[1].timestamp())
+_LITERAL = "_literal:"
 #: Hidden column holding the original text of a numeric ``created_at`` outside :data:`TIME_RANGE`.
 BAD_TIME = "_created_at_out_of_range"
 
@@ -194,10 +194,13 @@ class ColumnMap:
             return "olkit"  # the user maps the content explicitly
         return detect_preset(columns)
 
-    def apply(self, raw: pl.DataFrame, *, file: str | None = None) -> pl.DataFrame:
+    def apply(self, raw: pl.DataFrame, *, file: str | None = None,
+              literals: Callable[[pl.DataFrame, list[str]], dict[str, pl.Series]] | None = None) -> pl.DataFrame:
         """Map a raw batch to olkit columns (strings; ``created_at`` as found) plus ``meta``.
 
         Extra columns starting with ``_`` (reader bookkeeping such as ``_pos``) pass through.
+        ``literals`` (a reader's :meth:`~olkit.ingest.readers.Reader.literals`) gives the exact
+        source text of JSON numbers, used for every text field fed straight from such a column.
         """
         book = [c for c in raw.columns if c.startswith("_")]
         cols = {c for c in raw.columns if not c.startswith("_")}
@@ -217,11 +220,14 @@ class ColumnMap:
             used.add("id")
         for target, value in self.literals.items():
             exprs[target] = pl.lit(value, dtype=pl.String)
-        for target, expr in list(exprs.items()):  # text fed from JSON numbers: their exact source text
-            if target != "created_at" and expr.meta.is_column():
-                literal = LITERAL_PREFIX + expr.meta.output_name()
-                if literal in cols | set(book):
-                    exprs[target] = pl.coalesce(pl.col(literal), expr.cast(pl.String))
+        if literals is not None:  # text fed from JSON numbers: their exact source text
+            fed = {t: e.meta.output_name() for t, e in exprs.items() if t != "created_at" and e.meta.is_column()}
+            found = literals(raw, sorted(set(fed.values()))) if fed else {}
+            if found:
+                raw = raw.with_columns(s.alias(_LITERAL + c) for c, s in found.items())
+                for target, column in fed.items():
+                    if column in found:
+                        exprs[target] = pl.coalesce(pl.col(_LITERAL + column), pl.col(column).cast(pl.String))
         if "contributor_id" not in exprs:
             raise InputError("no contributor_id: the source has no 'contributor_id' column; map one "
                              "(--map contributor_id=COLUMN) or give a literal (--map contributor_id='name'); "

@@ -70,6 +70,14 @@ class Reader:
     def batches(self) -> Iterator[pl.DataFrame]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def literals(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
+        """For the batch just yielded: the exact source text of JSON numbers in ``columns``.
+
+        Only JSON readers have any (a number's literal digits, which polars turns into a float);
+        the mapping uses them for every text field fed from such a column, ids above all.
+        """
+        return {}
+
     def error(self, message: str, pos: int | None = None, field: str | None = None) -> RecordError:
         return RecordError(message, file=self.label, row=pos, field=field, unit=self.unit)
 
@@ -180,8 +188,12 @@ class JsonlReader(Reader):
                 raise self._locate(chunk, first_line, err2) from None
         if frame.height != nonblank.size:  # should not happen; be loud rather than mislabel lines
             raise self._locate(chunk, first_line, None)
-        frame = _with_literals(frame, chunk, nonblank)
+        self._batch = (chunk, nonblank)
         return frame.with_columns(pl.Series("_pos", nonblank + first_line, dtype=pl.Int64))
+
+    def literals(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
+        chunk, nonblank = getattr(self, "_batch", (b"", None))
+        return _line_literals(frame, chunk, nonblank, columns)
 
     def _blank_bad_lines(self, chunk: bytes, first_line: int) -> bytes:
         """Skip mode: empty every line that is not UTF-8 JSON object (keeps line numbers), record why."""
@@ -250,15 +262,29 @@ class JsonArrayReader(Reader):
         for i, item in enumerate(value):
             if not isinstance(item, dict):
                 raise self.error(f"expected a JSON object, found a JSON {type(item).__name__}", i)
-        frame = pl.from_dicts(value, infer_schema_length=None)
-        numeric = {k for item in value for k, v in item.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        if numeric:  # keep the literal text of every JSON number (ids must not go through floats)
-            again = json.loads(text, parse_int=_Literal, parse_float=_Literal)
-            frame = frame.with_columns(
-                pl.Series(LITERAL_PREFIX + k, [str(v) if isinstance(v := item.get(k), _Literal) else None
-                                               for item in again], dtype=pl.String) for k in sorted(numeric))
+        try:
+            frame = pl.from_dicts(value, infer_schema_length=None)
+        except Exception:  # noqa: BLE001 - e.g. an int beyond int64 next to text: as a float (literal kept)
+            wide = [{k: float(v) if type(v) is int and not -(2**63) <= v < 2**63 else v for k, v in item.items()}
+                    for item in value]
+            try:
+                frame = pl.from_dicts(wide, infer_schema_length=None)
+            except Exception as err:  # noqa: BLE001
+                raise self.error(f"the records do not fit one table: {str(err).splitlines()[0]}") from None
+        self._records, self._text = value, text
         self.info["records"] = frame.height
         yield frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+
+
+    def literals(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
+        records = getattr(self, "_records", [])
+        numeric = [c for c in columns if any(isinstance(v := item.get(c), int | float) and not isinstance(v, bool)
+                                             for item in records)]
+        if not numeric:
+            return {}
+        again = json.loads(self._text, parse_int=_Literal, parse_float=_Literal)
+        return {c: pl.Series(c, [str(v) if isinstance(v := item.get(c), _Literal) else None for item in again],
+                             dtype=pl.String) for c in numeric}
 
 
 @dataclass
@@ -393,40 +419,39 @@ class HFDatasetReader(Reader):
                 yield _with_pos(frame, start)
 
 
-#: Hidden column ``LITERAL_PREFIX + name``: the exact source text of a JSON number in column ``name``.
-LITERAL_PREFIX = "_literal:"
-
-
 class _Literal(str):
     """A JSON number kept as the text it was written as (``json.loads`` hook)."""
 
 
-def _with_literals(frame: pl.DataFrame, chunk: bytes, nonblank: np.ndarray) -> pl.DataFrame:
-    """Add ``_literal:<col>`` for every top-level column where some record holds a JSON number.
+def _line_literals(frame: pl.DataFrame, chunk: bytes, nonblank: np.ndarray | None,
+                   columns: list[str]) -> dict[str, pl.Series]:
+    """Exact text of the JSON numbers in ``columns`` of a JSONL chunk (``nonblank``: the record lines).
 
     polars parses JSON numbers into floats (``12345`` next to ``1.5`` becomes ``12345.0``;
-    9007199254740993 becomes ...992), so text columns fed from numbers — contributor ids above
-    all — would change or merge.  Records whose line holds a number for such a key are parsed
-    again with :mod:`json` keeping each number's literal text (only those lines: the common
-    all-strings file pays one vectorised regex per column).
+    9007199254740993 becomes ...992), so text fields fed from numbers — contributor ids above all
+    — would change or merge.  One regex over the chunk finds whether any wanted key holds a number
+    at all (the common all-strings file stops there); otherwise the lines that do are parsed again
+    with :mod:`json`, keeping each number's literal text.
     """
-    candidates = [c for c, t in frame.schema.items() if (t.is_numeric() or t == pl.String) and not c.startswith("_")]
-    if not candidates:
-        return frame
+    cols = [c for c in columns if c in frame.columns and (frame.schema[c].is_numeric() or frame.schema[c] == pl.String)]
+    if not cols or nonblank is None:
+        return {}
+    keys = {c: re.escape(json.dumps(c)) for c in cols}
+    if not re.search(("(?:" + "|".join(keys.values()) + r")\s*:\s*-?[0-9]").encode(), chunk):
+        return {}
     lines = pl.Series(chunk.decode("utf-8").split("\n")).gather(nonblank)
-    out = []
-    for column in candidates:
-        key = re.escape(json.dumps(column))
+    out = {}
+    for column, key in keys.items():
         hits = lines.str.contains(key + r"\s*:\s*-?[0-9]").arg_true()
         if not hits.len():
             continue
-        texts = [None] * frame.height
+        texts: list[str | None] = [None] * frame.height
         for i, line in zip(hits.to_list(), lines.gather(hits).to_list(), strict=True):
             value = json.loads(line, parse_int=_Literal, parse_float=_Literal).get(column)
             if isinstance(value, _Literal):
                 texts[i] = str(value)
-        out.append(pl.Series(LITERAL_PREFIX + column, texts, dtype=pl.String))
-    return frame.with_columns(out) if out else frame
+        out[column] = pl.Series(column, texts, dtype=pl.String)
+    return out
 
 
 def _with_pos(frame: pl.DataFrame, start: int) -> pl.DataFrame:
