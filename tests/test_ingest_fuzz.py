@@ -130,20 +130,28 @@ def test_fuzzed_files_round_trip_or_fail_cleanly(tmp_path_factory, rows, fmt) ->
     if failed:
         assert _snapshot(store_path) == before
         return
-    if fmt != "jsonl":
-        return  # CSV/Parquet store values as text/typed columns; their ids are checked above by verify
-    by_pos = {int(s.split(":")[1]): row for s, row in zip(got["source_id"], got.iter_rows(named=True), strict=True)}
-    for pos, row in by_pos.items():
-        source = rows[pos - 1]
-        cid = source["contributor_id"]
-        assert row["contributor_id"] == _normalize_id(cid if isinstance(cid, str) else json.dumps(cid))
-        assert row["instruction"] == normalize_text(source["instruction"])
+    # the exact text each format holds: JSON literals, CSV cells, Parquet values as text
+    if fmt == "jsonl":
+        ids = [c if isinstance(c, str) or c is None else json.dumps(c) for c in (r["contributor_id"] for r in rows)]
+        texts = [r["instruction"] for r in rows]
+        first = 1
+    elif fmt == "csv":
+        cells = pl.read_csv(src, infer_schema=False)
+        ids, texts, first = cells["contributor_id"].to_list(), cells["instruction"].to_list(), 2
+    else:
+        cells = pl.read_parquet(src)
+        ids, texts, first = cells["contributor_id"].cast(pl.String).to_list(), cells["instruction"].to_list(), 0
+    assert got.height == len(rows)
+    for source_id, cid, text in zip(got["source_id"], got["contributor_id"], got["instruction"], strict=True):
+        pos = int(source_id.split(":")[1]) - first
+        assert cid == _normalize_id(ids[pos])
+        assert text == normalize_text(texts[pos] if texts[pos] is not None else None)
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
 def test_big_integer_ids_exact_in_every_format(tmp_path, fmt) -> None:
-    frame = pl.DataFrame({"contributor_id": [9007199254740993, 9007199254740992],
-                          "instruction": ["a", "b"]})
+    frame = pl.DataFrame({"contributor_id": [9007199254740993, 9007199254740992], "instruction": ["a", "b"]})
     src = tmp_path / f"x.{fmt}"
-    {"jsonl": frame.write_ndjson, "csv": frame.write_csv, "parquet": frame.write_parquet}[fmt](src)
+    {"jsonl": frame.write_ndjson, "json": frame.write_json, "csv": frame.write_csv,
+     "parquet": frame.write_parquet}[fmt](src)
     assert read(src)["contributor_id"].to_list() == ["9007199254740993", "9007199254740992"]

@@ -215,3 +215,30 @@ def test_ingest_twice_equals_once(tmp_path_factory, items) -> None:
         twice = {t: store.table(t).drop("ingested_at", "recorded_at", strict=False).rows() for t in TABLES}
         assert again.added == 0 and twice == once
         assert store.submissions().height == read(frame)["submission_id"].n_unique()
+
+
+def test_economy_round_writes_through_store_methods(tmp_path) -> None:
+    """Decisions, reputation, adapter and payouts attached to round runs: verify passes, latest = chain order."""
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest(_frame(6), store, progress=False)
+        ids = store.submissions()["submission_id"].to_list()
+        for k in range(2):
+            round_id = store.add_run("round", run_id=f"round-{k}", params={"round": k})
+            store.add_decisions(pl.DataFrame({"submission_id": ids, "accepted": [(i + k) % 2 == 0 for i in range(6)]}),
+                                run_id=round_id, policy="p1")
+            store.add_reputation(pl.DataFrame({"contributor_id": ["c0", "c1", "c2"], "reputation": [0.1 * k, 0.5, 0.9],
+                                               "alpha": [1.0, 2.0, 3.0]}), run_id=round_id, policy="p1")
+            store.add_adapter("/tmp/a", run_id=round_id, base_model="smollm2-135m", submission_ids=ids[:2])
+            store.add_payouts(pl.DataFrame({"contributor_id": ["c0", "c1"], "amount": [1.0, 2.0]}), run_id=round_id)
+            store.append_events([{"kind": "note", "subject": "c0", "payload": {"round": k}}])
+        assert store.verify().ok
+        assert set(store.latest_decisions()["run_id"]) == {"round-1"}
+        assert store.latest_reputation().filter(pl.col("contributor_id") == "c0")["reputation"][0] == pytest.approx(0.1)
+        runs = store.table("runs")
+        assert runs.height == 3 and set(runs["kind"]) == {"ingest", "round"}
+        with pytest.raises(InputError, match="already has payouts"):
+            store.add_payouts(pl.DataFrame({"contributor_id": ["c0"], "amount": [1.0]}), run_id="round-1")
+        with pytest.raises(InputError, match="already has reputation"):
+            store.add_reputation(pl.DataFrame({"contributor_id": ["c0"], "reputation": [1.0]}), run_id="round-1")
+        assert store.verify().ok
+        assert "row_hash" not in store.table("payouts").columns
