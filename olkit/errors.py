@@ -12,7 +12,7 @@ class InputError(OlkitError, ValueError):
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  field: str | None = None) -> None:
-        self.file, self.row, self.field = file, row, field
+        self.file, self.row, self.field, self.message = file, row, field, message
         where = []
         if file is not None:
             where.append(str(file))

@@ -127,4 +127,4 @@ def test_cli_errors_are_one_line_and_json(tmp_path, capsys) -> None:
     pq = tmp_path / "b.parquet"
     pl.DataFrame({"contributor_id": ["a"], "instruction": [b"\xff\xfe"]}).write_parquet(pq)
     assert main(["ingest", str(pq), "--store", str(tmp_path / "s.duckdb")]) == 2
-    assert "field 'instruction': expected text but found bytes that are not UTF-8" in capsys.readouterr().err
+    assert "row 0, field 'instruction': expected text but found bytes that are not UTF-8" in capsys.readouterr().err

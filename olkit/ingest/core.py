@@ -32,10 +32,18 @@ import duckdb
 import polars as pl
 from tqdm.auto import tqdm
 
+from olkit.errors import InputError
 from olkit.ingest.hashing import CONTENT_HASH_SQL, connect_memory, submission_id_sql
 from olkit.ingest.mapping import BAD_TIME, TIME_RANGE, ColumnMap
 from olkit.ingest.normalize import normalize_id_expr, normalize_series
-from olkit.ingest.readers import DEFAULT_BATCH_BYTES, FrameReader, JsonlReader, Reader, open_source
+from olkit.ingest.readers import (
+    DEFAULT_BATCH_BYTES,
+    FrameReader,
+    JsonlReader,
+    Reader,
+    RecordError,
+    open_source,
+)
 from olkit.schema import SUBMISSION_SCHEMA
 
 if TYPE_CHECKING:
@@ -80,7 +88,12 @@ def prepare_batch(raw: pl.DataFrame, reader: Reader, mapping: ColumnMap, datanet
 
     Ids are not computed here (see :func:`finalize_sql`): they are computed inside DuckDB.
     """
-    canon = mapping.apply(raw, file=reader.label, literals=reader.literals)
+    try:
+        canon = mapping.apply(raw, file=reader.label, literals=reader.literals)
+    except InputError as err:
+        if err.row is None or isinstance(err, RecordError):
+            raise
+        raise reader.error(err.message, err.row, err.field) from None  # "row N" for Parquet and frames
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in _STRINGS if c not in canon.columns]
     if "created_at" not in canon.columns:
         missing.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("created_at"))
