@@ -546,6 +546,9 @@ class Store:
         if "kind" not in frame.columns or frame["kind"].null_count():
             raise InputError("every event needs a kind", field="kind")
         now = _now()
+        if "recorded_at" in frame.columns:
+            for value in (frame["recorded_at"].min(), frame["recorded_at"].max()):
+                _check_time(value, "recorded_at")
         frame = frame.with_columns(
             [pl.lit(None, dtype=pl.String).alias(c) for c in ("subject", "run_id", "payload") if c not in frame.columns]
             + ([pl.lit(now).alias("recorded_at")] if "recorded_at" not in frame.columns else [])
@@ -574,6 +577,7 @@ class Store:
                 started_at: datetime | None = None) -> str:
         """Record a finished run of any stage (simulate, train, attribute ...); returns its id."""
         run_id = run_id or self.new_run_id(kind)
+        _check_time(started_at, "started_at")
         with self.transaction():
             self._finish_run(run_id, kind, started_at=started_at or _now(), params=params, stats=stats,
                              policy=policy, event_payload={"stats": dict(stats or {})})
@@ -965,6 +969,21 @@ def _check_finite(rows: pl.DataFrame, column: str) -> None:
     if bad.any():
         i = int(bad.arg_true()[0])
         raise InputError(f"{column} must be a finite number, got {values[i]!r}", row=i, field=column)
+
+
+#: Times the ledger accepts (as ingestion does for ``created_at``).
+_TIME_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def _check_time(value: Any, name: str) -> None:
+    """Refuse a time outside 1900..2200 (or not a datetime at all); ``None`` is fine."""
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        raise InputError(f"{name} must be a datetime, got {type(value).__name__}", field=name)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not _TIME_RANGE[0] <= aware < _TIME_RANGE[1]:
+        raise InputError(f"{name} {value.isoformat()} is outside 1900-01-01..2200-01-01", field=name)
 
 
 def _same_file(a: Path, b: Path) -> bool:

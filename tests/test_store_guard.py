@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from olkit.cli import main
+from olkit.errors import InputError
 from olkit.policy import Policy, PolicyError
 from olkit.store import Store, StoreError
 
@@ -128,3 +129,14 @@ def test_cli_errors_are_one_line_and_json(tmp_path, capsys) -> None:
     pl.DataFrame({"contributor_id": ["a"], "instruction": [b"\xff\xfe"]}).write_parquet(pq)
     assert main(["ingest", str(pq), "--store", str(tmp_path / "s.duckdb")]) == 2
     assert "row 0, field 'instruction': expected text but found bytes that are not UTF-8" in capsys.readouterr().err
+
+
+def test_ledger_times_outside_the_sane_range_are_refused(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    with Store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(InputError, match="started_at 1066-10-14"):
+            store.add_run("x", started_at=datetime(1066, 10, 14, tzinfo=UTC))
+        with pytest.raises(InputError, match="recorded_at"):
+            store.append_events([{"kind": "note", "recorded_at": datetime(2999, 1, 1, tzinfo=UTC)}])
+        assert store.stats()["events"] == 0
