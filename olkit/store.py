@@ -795,8 +795,7 @@ class Store:
                 recorded[key] = value
         for table in TABLES:
             if table in _HASHED:
-                found = self._verify_rows(table, recorded)
-                checked[table] = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+                found, checked[table] = self._verify_rows(table, recorded)
             elif table == "contributors":
                 subs_bad = any(p.table == "submissions" for p in problems)
                 found = [] if subs_bad else self._verify_contributors()
@@ -806,7 +805,9 @@ class Store:
             problems += found
         return VerifyReport(ok=not problems, problems=problems[:max_problems], checked=checked)
 
-    def _verify_rows(self, table: str, recorded: dict[tuple[str, str], tuple[int, int, str]]) -> list[Problem]:
+    def _verify_rows(self, table: str, recorded: dict[tuple[str, str], tuple[int, int, str]]
+                     ) -> tuple[list[Problem], int]:
+        """Problems of one hashed table, and its row count."""
         group, keys = _HASHED[table]
         name = " || ', ' || ".join(f"'{k}=' || coalesce({k}::VARCHAR, 'NULL')" for k in keys)
         problems: list[Problem] = []
@@ -859,7 +860,7 @@ class Store:
             if bad:
                 problems.append(Problem("runs", f"run_id={bad[0]}", "its head_seq/head_hash is not an event of "
                                         "this run in the chain (edited)"))
-        return problems
+        return problems, sum(int(g[1]) for g in groups)
 
     def _verify_contributors(self) -> list[Problem]:
         bad = _first(self.con.execute(

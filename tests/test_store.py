@@ -242,3 +242,16 @@ def test_economy_round_writes_through_store_methods(tmp_path) -> None:
             store.add_reputation(pl.DataFrame({"contributor_id": ["c0"], "reputation": [1.0]}), run_id="round-1")
         assert store.verify().ok
         assert "row_hash" not in store.table("payouts").columns
+
+
+def test_store_imports_no_stage() -> None:
+    """The store sits below the stages: it imports only errors, hashing and schema from olkit."""
+    import ast
+    from pathlib import Path
+
+    import olkit.store
+
+    tree = ast.parse(Path(olkit.store.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                and node.module.startswith("olkit")}
+    assert imported == {"olkit.errors", "olkit.hashing", "olkit.schema"}
