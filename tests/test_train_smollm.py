@@ -19,9 +19,10 @@ def sample() -> pl.DataFrame:
     return with_submission_ids(sample_stream(n_contributors=20, seed=5))
 
 
-def test_smollm2_qlora_lowers_heldout_loss(sample):
+def test_smollm2_qlora_lowers_heldout_loss(sample, bf16_mode):
     """A few NF4 QLoRA steps on genuine answers lower the loss on held-out questions."""
     base = load_base("smollm2-135m", quantization="nf4")
+    assert str(base.compute_dtype) == ("torch.float32" if bf16_mode == "bf16-off" else "torch.bfloat16")
     assert base.memory_by_component()["linear_4bit"] < 60 * 2**20  # 4-bit linear layers (~55 MB)
     good = sample.with_columns((pl.col("label") == "genuine").alias("accepted"))
     split = split_and_select(good, {"mode": "accepted", "max_examples": 24}, seed=0, max_eval=12)
