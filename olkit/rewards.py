@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 from olkit.errors import InputError
+from olkit.kit import gini, largest_remainder  # noqa: F401  (gini: re-exported)
 
 __all__ = [
     "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget",
@@ -65,14 +66,7 @@ def split_budget(budget: float, weights: np.ndarray, *, unit: float | None = Non
         return np.maximum(pay, 0.0)
     if unit <= 0:
         raise InputError(f"unit must be positive, got {unit!r}", field="unit")
-    units_total = int(round(budget / unit))
-    exact = w / total * units_total
-    base = np.floor(exact).astype(np.int64)
-    left = units_total - int(base.sum())
-    if left > 0:
-        order = np.lexsort((np.arange(w.size), -(exact - base)))
-        base[order[:left]] += 1
-    return base * unit
+    return largest_remainder(w, int(round(budget / unit))) * unit
 
 
 def split_by_acceptance(budget: float, accepted: np.ndarray) -> np.ndarray:
@@ -131,17 +125,6 @@ def budget_schedule(epochs: int, base: float, *, schedule: str = "constant", gro
         raise InputError(f"unknown budget schedule {schedule!r}; use constant or gravity",
                          field="rewards.schedule")
     return np.minimum(out, cap) if cap is not None else out
-
-
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0: equal, -> 1: one takes all); 0 for empty/all-zero."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    total = x.sum()
-    if n == 0 or total <= 0:
-        return 0.0
-    ranks = np.arange(1, n + 1)
-    return float((2.0 * (ranks * x).sum()) / (n * total) - (n + 1.0) / n)
 
 
 # ====================================================================================================

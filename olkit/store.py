@@ -32,8 +32,6 @@ Example
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,6 +45,7 @@ import polars as pl
 
 from olkit.errors import InputError, OlkitError
 from olkit.ingest.hashing import CONTENT_HASH_SQL, submission_id_sql
+from olkit.kit import atomic_file
 from olkit.schema import sha256_hex
 
 GENESIS_HASH = "0" * 64
@@ -290,15 +289,8 @@ class Store:
                ".ndjson": "(FORMAT json)"}.get(path.suffix.lower())
         if fmt is None:
             raise InputError("export writes .parquet, .csv or .jsonl", file=str(path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        try:
-            self.con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(tmp)}' {fmt}")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_file(path) as tmp:
+            self.con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(str(tmp))}' {fmt}")
         return path
 
     def _check_table(self, name: str) -> None:
