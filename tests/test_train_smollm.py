@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from olkit.notebooks import NOTEBOOK_DIR, cell_errors, run_notebook
+from olkit.notebooks import NOTEBOOK_DIR, cell_errors, collect_headlines, run_notebook
 from olkit.train.data import build_examples, split_and_select, with_submission_ids
 from olkit.train.models import load_base
 from olkit.train.qlora import TrainConfig, train
@@ -76,3 +76,5 @@ def test_notebook_04_runs_small(tmp_path):
     assert not cell_errors(nb)
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert "held-out loss before" in text and "than training on everything" in text
+    heads = collect_headlines(nb)
+    assert {"heldout_loss_before", "heldout_loss_after", "loss_accepted_minus_all"} <= set(heads)
