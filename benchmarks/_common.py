@@ -59,10 +59,8 @@ def write_result(result: dict, checks: dict[str, bool], out: str | Path | None) 
     result["pass"] = {name: bool(ok) for name, ok in checks.items()}
     result["all_pass"] = all(result["pass"].values())
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        tmp.replace(out)
+        from olkit.kit import write_text_atomic
+
+        out = write_text_atomic(out, json.dumps(result, indent=2, default=float) + "\n")
         print(f"wrote {out}")
     return 0 if result["all_pass"] else 1

@@ -23,7 +23,8 @@ COMMAND_MODULES = (
     "olkit.filters.cli",  # filter
     "olkit.sim.cli",  # simulate
     "olkit.train.cli",  # train, generate
-    "olkit.attribution.cli",  # attribute, reward
+    "olkit.attribution.cli",  # attribute
+    "olkit.rewards_cli",  # reward
     "olkit.policy_cli",  # policy validate|diff
     "olkit.tour",  # tour, lab
 )

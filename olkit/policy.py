@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -28,6 +27,7 @@ from pydantic import Field, ValidationError
 from olkit.config import Section
 from olkit.errors import OlkitError
 from olkit.filters.config import FilterPolicy
+from olkit.kit import canonical_hash, dotted_update, write_text_atomic
 from olkit.reputation.config import ReputationPolicy
 from olkit.rewards_config import RewardPolicy, TrainingSelection
 
@@ -50,9 +50,7 @@ class Policy(Section):
     @property
     def version_hash(self) -> str:
         """Hash of the canonical JSON of every field except name/description (12 hex digits)."""
-        body = self.model_dump(mode="json", exclude={"name", "description"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return canonical_hash(self.model_dump(mode="json", exclude={"name", "description"}))
 
     # -- (de)serialisation ----------------------------------------------------------------
     @classmethod
@@ -101,23 +99,12 @@ class Policy(Section):
     def save(self, path: str | Path) -> Path:
         """Write YAML (``.json`` suffix: JSON) atomically; returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=2) if path.suffix == ".json" else self.to_yaml()
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, text)
 
     def updated(self, **changes: Any) -> Policy:
         """A copy with dotted-key changes, validated: ``p.updated(**{"reputation.rule": "beta"})``."""
-        data = self.to_dict()
-        for dotted, value in changes.items():
-            node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                node = node.setdefault(key, {})
-            node[leaf] = value
-        return Policy.from_dict(data, source="updated()")
+        return Policy.from_dict(dotted_update(self.to_dict(), changes), source="updated()")
 
 
 #: Limits on policy text: characters, YAML aliases, and values (after aliases are expanded).

@@ -29,8 +29,7 @@ from tqdm.auto import tqdm
 
 from olkit.errors import InputError
 from olkit.policy import Policy
-
-ADVERSARY_ARCHETYPES = ("spammer", "farmer", "sybil", "recycler")
+from olkit.schema import ADVERSARY_ARCHETYPES
 
 
 @dataclass

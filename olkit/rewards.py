@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 from olkit.errors import InputError
+from olkit.kit import gini  # noqa: F401  (re-exported)
 
 __all__ = [
     "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget", "check_payees",
@@ -199,17 +200,6 @@ def budget_schedule(epochs: int, base: float, *, schedule: str = "constant", gro
         raise InputError(f"unknown budget schedule {schedule!r}; use constant or gravity",
                          field="rewards.schedule")
     return np.minimum(out, cap) if cap is not None else out
-
-
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0: equal, -> 1: one takes all); 0 for empty/all-zero."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    total = x.sum()
-    if n == 0 or total <= 0:
-        return 0.0
-    ranks = np.arange(1, n + 1)
-    return float((2.0 * (ranks * x).sum()) / (n * total) - (n + 1.0) / n)
 
 
 # ====================================================================================================

@@ -49,6 +49,16 @@ DECISION_SCHEMA: dict[str, pl.DataType] = {
 }
 
 #: The content fields a submission may carry.
+#: Contributor archetypes, in this order everywhere (the sample datanet's ground truth, the
+#: simulation's agent slots, the policy lab's adversary accounting).
+ARCHETYPES: tuple[str, ...] = ("expert", "casual", "spammer", "farmer", "sybil", "recycler")
+#: The archetypes that attack the economy (their payout / reward share is reported).
+ADVERSARY_ARCHETYPES: tuple[str, ...] = ("spammer", "farmer", "sybil", "recycler")
+#: Default share of contributors per archetype (sums to 1): the sample datanet and the
+#: simulation both start from it.
+DEFAULT_MIX: dict[str, float] = {"expert": 0.30, "casual": 0.35, "spammer": 0.08,
+                                 "farmer": 0.10, "sybil": 0.10, "recycler": 0.07}
+
 CONTENT_FIELDS = ("instruction", "response", "text")
 #: Fields every submission must have after mapping.
 REQUIRED_FIELDS = ("contributor_id",)

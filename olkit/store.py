@@ -56,6 +56,7 @@ import polars as pl
 
 from olkit.errors import InputError, OlkitError
 from olkit.hashing import CONTENT_HASH_SQL, submission_id_sql
+from olkit.kit import atomic_file
 from olkit.schema import sha256_hex
 
 GENESIS_HASH = "0" * 64
@@ -455,19 +456,11 @@ class Store:
         if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
             raise InputError("refusing to overwrite the store with an export; give another --out", file=str(path))
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-        except OSError as err:
-            raise InputError(f"cannot write here: {err.strerror}", file=str(path)) from None
-        os.close(fd)
-        try:
-            self.con.execute(f"COPY (SELECT {_visible(name)} FROM {name}) TO '{_sql_str(tmp)}' {fmt}")
-            os.replace(tmp, path)
+            with atomic_file(path) as tmp:
+                self.con.execute(f"COPY (SELECT {_visible(name)} FROM {name}) TO '{_sql_str(str(tmp))}' {fmt}")
         except (OSError, duckdb.Error) as err:
-            raise InputError(f"cannot write the export: {str(err).splitlines()[0]}", file=str(path)) from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            msg = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+            raise InputError(f"cannot write the export: {msg}", file=str(path)) from None
         return path
 
     def _check_table(self, name: str) -> None:

@@ -32,6 +32,23 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(params=["bf16-off", "bf16-auto"])
+def bf16_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a 4-bit training test both ways: bf16 forced off (``OLKIT_BF16=0``: what an AVX2 CPU
+    computes) and ``compute_dtype="auto"`` as found (bf16 where the CPU has it natively).  The
+    second is skipped where it would repeat the first (no native bf16, or ``OLKIT_BF16=0`` set)."""
+    if request.param == "bf16-off":
+        monkeypatch.setenv("OLKIT_BF16", "0")
+    else:
+        import torch
+
+        from olkit.train.models import auto_bf16
+
+        if not auto_bf16(torch.device("cpu")):
+            pytest.skip("bf16-auto is float32 here (no native bf16 or OLKIT_BF16=0): same as bf16-off")
+    return request.param
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--skip-browser", action="store_true",
                      help="skip tests that drive JupyterLab in headless Chromium")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from olkit.data.sample import external_eval_set, sample_stream
+from olkit.data import external_eval_set, sample_stream
 from olkit.errors import InputError
 from olkit.filters.config import FilterPolicy
 from olkit.filters.embeddings import EmbeddingCache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from olkit.notebooks import NOTEBOOK_DIR, cell_errors, run_notebook
+from olkit.notebooks import NOTEBOOK_DIR, cell_errors, collect_headlines, run_notebook
 
 
 def test_ingestion_notebook_runs(tmp_path) -> None:
@@ -12,6 +12,8 @@ def test_ingestion_notebook_runs(tmp_path) -> None:
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if c.cell_type == "code")
     assert "tampered: events row seq=1: edited" in text
     assert "original: ok" in text
+    heads = collect_headlines(nb)
+    assert heads["added_by_re_ingest"] == 0 and heads["tampering_detected"] is True and heads["rows_ingested"] > 0
     assert (tmp_path / "ledger.duckdb").exists() and (tmp_path / "submissions.parquet").exists()
     html = (tmp_path / "01.html").read_text()
     assert "Submissions per contributor" in html and "plotly" in html

@@ -24,6 +24,10 @@ from olkit.train.models import TINY_MODELS, DeviceError, ModelNotFound, load_bas
 from olkit.train.qlora import TrainConfig, train
 
 FAST = dict(learning_rate=1e-2, batch_size=4, max_length=96, lr_scheduler="constant")
+#: the 4-bit family runs: lr 3e-3, not 1e-2 -- at 1e-2 tiny-deepseek's MoE routing makes the loss
+#: spike on some seeds/CPUs (seen: 10.81 -> 10.99 on an AVX2 CPU); at 3e-3 the 8-step drop is
+#: 0.15-0.25 nats on seeds 0-5 for every family, in fp32 and bf16 (the test asks for 0.05)
+FAMILY = {**FAST, "learning_rate": 3e-3}
 
 
 def qa_frame(n: int = 48) -> pl.DataFrame:
@@ -52,14 +56,15 @@ def tokenizer():
 
 # -- the four families, end to end ------------------------------------------------------------
 @pytest.mark.parametrize("name", TINY_MODELS)
-def test_family_qlora_trains_saves_reloads_generates(name, frame, tmp_path):
+def test_family_qlora_trains_saves_reloads_generates(name, frame, tmp_path, bf16_mode):
     base = load_base(name, quantization="nf4")
     assert base.memory_by_component()["linear_4bit"] > 0  # linear layers really are 4-bit
     split = split_and_select(frame, "accepted", seed=0)
     ex = build_examples(split.train, base.tokenizer, max_length=96)
     ev = build_examples(split.eval, base.tokenizer, max_length=96)
     out = tmp_path / name
-    res = train(base, ex, TrainConfig(steps=8, checkpoint_every=4, seed=0, **FAST), out,
+    assert base.compute_dtype == (torch.float32 if bf16_mode == "bf16-off" else torch.bfloat16)
+    res = train(base, ex, TrainConfig(steps=8, checkpoint_every=4, seed=0, **FAMILY), out,
                 eval_examples=ev, progress=False)
     loss = res.history["loss"].to_numpy()
     assert loss[-3:].mean() < loss[:3].mean() - 0.05, loss
@@ -267,12 +272,12 @@ def test_register_adapter_records_exact_ids(frame, tokenizer, tmp_path):
 
 
 # -- memory: the QLoRA recipe's defaults -------------------------------------------------------
-def test_qlora_defaults_checkpoint_and_use_native_bf16(frame):
-    from olkit.train.models import native_bf16, resolve_compute_dtype
+def test_qlora_defaults_checkpoint_and_use_native_bf16(frame, bf16_mode):
+    from olkit.train.models import resolve_compute_dtype
 
     quant = load_base("tiny-qwen2", quantization="nf4")
     plain = load_base("tiny-qwen2", quantization=None)
-    bf16 = torch.bfloat16 if native_bf16(torch.device("cpu")) else torch.float32
+    bf16 = torch.float32 if bf16_mode == "bf16-off" else torch.bfloat16
     assert quant.compute_dtype == bf16 and plain.compute_dtype == torch.float32
     assert quant.model.get_input_embeddings().weight.dtype == bf16  # tied embedding held in compute dtype
     assert resolve_compute_dtype("float32", "nf4", torch.device("cpu")) == torch.float32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from olkit.notebooks import NOTEBOOK_DIR, cell_errors, run_notebook
+from olkit.notebooks import NOTEBOOK_DIR, cell_errors, collect_headlines, run_notebook
 from olkit.train.data import build_examples, split_and_select, with_submission_ids
 from olkit.train.models import load_base
 from olkit.train.qlora import TrainConfig, train
@@ -19,9 +19,10 @@ def sample() -> pl.DataFrame:
     return with_submission_ids(sample_stream(n_contributors=20, seed=5))
 
 
-def test_smollm2_qlora_lowers_heldout_loss(sample):
+def test_smollm2_qlora_lowers_heldout_loss(sample, bf16_mode):
     """A few NF4 QLoRA steps on genuine answers lower the loss on held-out questions."""
     base = load_base("smollm2-135m", quantization="nf4")
+    assert str(base.compute_dtype) == ("torch.float32" if bf16_mode == "bf16-off" else "torch.bfloat16")
     assert base.memory_by_component()["linear_4bit"] < 60 * 2**20  # 4-bit linear layers (~55 MB)
     good = sample.with_columns((pl.col("label") == "genuine").alias("accepted"))
     split = split_and_select(good, {"mode": "accepted", "max_examples": 24}, seed=0, max_eval=12)
@@ -75,3 +76,5 @@ def test_notebook_04_runs_small(tmp_path):
     assert not cell_errors(nb)
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert "held-out loss before" in text and "than training on everything" in text
+    heads = collect_headlines(nb)
+    assert {"heldout_loss_before", "heldout_loss_after", "loss_accepted_minus_all"} <= set(heads)

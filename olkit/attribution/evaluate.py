@@ -227,13 +227,10 @@ def loco_correlation(attribution: Attribution, gt: GroundTruth) -> float:
 
 
 def auc(flag_scores: np.ndarray, positives: np.ndarray) -> float:
-    """ROC AUC of ``flag_scores`` for ``positives`` (Mann-Whitney, ties count half)."""
-    positives = np.asarray(positives, dtype=bool)
-    n_pos, n_neg = positives.sum(), (~positives).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(flag_scores)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    """ROC AUC of ``flag_scores`` for ``positives`` (:func:`olkit.kit.auroc`, arguments flag-first)."""
+    from olkit.kit import auroc
+
+    return auroc(positives, flag_scores)
 
 
 def harm_scores(scores: np.ndarray) -> np.ndarray:

@@ -15,8 +15,6 @@ the tiny model only makes retraining cheap.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,14 +324,13 @@ def save_adapter(model, out_dir: str | Path, *, tokenizer=None, base_model=None,
     elsewhere (the tiny model), ``base/`` with the base model and tokenizer; ``train`` is saved as
     ``olkit_train.parquet`` so the folder is self-contained for ``olkit attribute``.
     """
-    import shutil
 
     from safetensors.torch import save_file
 
+    from olkit.kit import atomic_dir
+
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_dir(out, overwrite=True) as tmp:
         current = lora_state(model)
         model.save_pretrained(tmp)
         for ck in checkpoints:
@@ -354,12 +351,6 @@ def save_adapter(model, out_dir: str | Path, *, tokenizer=None, base_model=None,
         if train is not None and "submission_ids" not in body:
             body["submission_ids"] = train["submission_id"].to_list()
         (tmp / "olkit_manifest.json").write_text(json.dumps(body, indent=2, default=str))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

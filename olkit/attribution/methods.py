@@ -19,56 +19,13 @@ Scores: positive = helpful (lowers the eval loss).
 
 from __future__ import annotations
 
-import time
-from typing import ClassVar
-
 import numpy as np
 import polars as pl
 import torch
 
-from olkit.attribution.base import (
-    EVAL_COLUMNS,
-    TRAIN_COLUMNS,
-    Attribution,
-    ModelContext,
-    check_frame,
-    eval_ids,
-)
+from olkit.attribution.base import Method, ModelContext  # Method: the base class, re-exported
 from olkit.attribution.grads import GradBlocks, Projector, per_example_grads, precondition
 from olkit.attribution.lm import lora_state
-
-
-class Method:
-    """Base class: subclasses implement :meth:`_scores` and set ``name``."""
-
-    name: ClassVar[str] = "method"
-    needs_model: ClassVar[bool] = True
-
-    def attribute(self, ctx: ModelContext | None, train: pl.DataFrame, eval: pl.DataFrame) -> Attribution:
-        """Score every training row for every eval row; times itself."""
-        check_frame(train, TRAIN_COLUMNS, "training data")
-        check_frame(eval, EVAL_COLUMNS, "eval data")
-        if self.needs_model and ctx is None:
-            raise ValueError(f"{self.name} needs a trained model (ModelContext)")
-        t0 = time.perf_counter()
-        scores, meta = self._scores(ctx, train, eval)
-        seconds = time.perf_counter() - t0
-        return Attribution(
-            method=self.name, scores=scores, train_ids=train["submission_id"].to_list(),
-            eval_ids=eval_ids(eval), contributor_ids=train["contributor_id"].to_list(),
-            content_hashes=train["content_hash"].to_list() if "content_hash" in train.columns else None,
-            seconds=seconds, meta={**self.params(), **meta},
-        )
-
-    def params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def _scores(self, ctx, train, eval) -> tuple[np.ndarray, dict]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _grads(ctx: ModelContext, frame: pl.DataFrame, chunk: int, state=None) -> GradBlocks:

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from olkit.attribution.base import Attribution, ModelContext
-from olkit.attribution.methods import Method
+from olkit.attribution.base import Attribution, Method, ModelContext
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 

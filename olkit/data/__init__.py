@@ -6,6 +6,7 @@
 ['heldout', 'train']
 """
 
-from olkit.data.sample import ARCHETYPES, DEFAULT_MIX, LABELS, external_eval_set, sample_stream
+from olkit.data.external import external_eval_set
+from olkit.data.sample import ARCHETYPES, DEFAULT_MIX, LABELS, sample_stream
 
 __all__ = ["ARCHETYPES", "DEFAULT_MIX", "LABELS", "external_eval_set", "sample_stream"]

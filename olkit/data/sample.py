@@ -41,14 +41,12 @@ from olkit.data.corpus import (
 from olkit.data.corrupt_sample import NEAR_EDITS, low_effort_text, spam_text
 from olkit.data.textops import edit_into_band, tokens
 from olkit.errors import InputError
+from olkit.kit import largest_remainder
+from olkit.schema import ARCHETYPES, DEFAULT_MIX
 
 LABELS = ("genuine", "exact_duplicate", "near_duplicate", "spam", "low_effort", "off_topic",
           "other_language", "synthetic")
-ARCHETYPES = ("expert", "casual", "spammer", "farmer", "sybil", "recycler")
-
-#: Default share of contributors per archetype (``mix`` overrides it).
-DEFAULT_MIX: dict[str, float] = {"expert": 0.30, "casual": 0.35, "spammer": 0.08,
-                                 "farmer": 0.10, "sybil": 0.10, "recycler": 0.07}
+# ARCHETYPES and DEFAULT_MIX (``mix`` overrides it) are the house's one vocabulary, in olkit.schema
 
 #: Probability of each label for an item of each archetype (rows sum to 1).
 LABEL_MIX: dict[str, dict[str, float]] = {
@@ -112,10 +110,7 @@ def _validate_mix(mix: Mapping[str, float] | None) -> np.ndarray:
 
 def _apportion(n: int, shares: np.ndarray) -> np.ndarray:
     """Integer counts summing to ``n`` closest to ``n * shares`` (largest remainder)."""
-    raw = n * shares
-    counts = np.floor(raw).astype(np.int64)
-    counts[np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]] += 1
-    return counts
+    return largest_remainder(shares, n, normalize=False)
 
 
 def _label_matrix() -> np.ndarray:
@@ -449,12 +444,3 @@ def _assemble(*, who, arch_idx, t, label, question, instruction, response, licen
     )
     return frame.select(OUTPUT_COLUMNS)
 
-
-def external_eval_set(seed: int = 0, n_items: int = 1000) -> pl.DataFrame:
-    """Labelled instruction data from other real text, with independently written corruptions.
-
-    See :func:`olkit.data.external.external_eval_set`.
-    """
-    from olkit.data.external import external_eval_set as _impl
-
-    return _impl(seed=seed, n_items=n_items)

@@ -52,6 +52,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from olkit.errors import InputError
+from olkit.kit import f1
 
 #: Reason-code prefix -> the ground-truth label(s) that rule targets (longest prefix wins).  A
 #: tuple names every label a reason is meant to catch, the first being the one a wrong rejection
@@ -131,7 +132,7 @@ def _prf(tp: int, n_pred: int, n_true: int) -> tuple[float | None, float | None,
     rec = tp / n_true if n_true else None
     if prec is None or rec is None:
         return prec, rec, None
-    return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return prec, rec, f1(prec, rec)
 
 
 @dataclass

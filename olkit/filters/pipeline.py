@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from olkit.errors import InputError
 from olkit.filters.base import LAYERS, Filter
 from olkit.filters.config import FilterPolicy
+from olkit.kit import atomic_file
 
 if TYPE_CHECKING:
     from olkit.policy import Policy
@@ -67,24 +68,22 @@ def is_cross_row(f: Filter) -> bool:
 
 
 def _as_filter_policy(policy: Policy | FilterPolicy | None) -> tuple[FilterPolicy, Policy | None]:
-    from olkit.policy import Policy
-
+    # a full Policy is recognised by its filters section, not imported: olkit.policy imports the
+    # filters' section, so importing it back here would close a cycle
     if policy is None:
-        full = Policy()
-        return full.filters, full
-    if isinstance(policy, Policy):
-        return policy.filters, policy
+        return FilterPolicy(), None
     if isinstance(policy, FilterPolicy):
         return policy, None
+    if isinstance(getattr(policy, "filters", None), FilterPolicy) and hasattr(policy, "version_hash"):
+        return policy.filters, policy
     raise TypeError(f"policy must be a Policy or FilterPolicy, got {type(policy).__name__}")
 
 
 def _policy_hash(fp: FilterPolicy, full: Policy | None) -> str:
-    from olkit.policy import Policy
-
+    """The full policy's hash when it holds these filter settings, else the filter section's own."""
     if full is not None and full.filters == fp:
         return full.version_hash
-    return Policy(filters=fp).version_hash
+    return fp.version_hash
 
 
 def prepare_batch(frame: pl.DataFrame, *, source: str = "<frame>") -> pl.DataFrame:
@@ -277,23 +276,13 @@ class PipelineResult:
         extra = [c for c in self.decisions.columns if c not in cols and c.endswith((".score", ".passed"))]
         out = self.decisions.select([c for c in cols if c in self.decisions.columns] + extra).with_columns(
             pl.lit(self.policy_hash).alias("policy_hash"))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_file(path) as tmp:
             out.write_parquet(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     def write_to_store(self, store: Any, run_id: str | None = None) -> str:
         """Append the decisions to the store's ledger (rejected items stay in ``submissions``)."""
-        full = self.full_policy
-        if full is None:
-            from olkit.policy import Policy
-
-            full = Policy(filters=self.policy)
+        full = self.full_policy if self.full_policy is not None else self.policy  # the section alone
         run_id = run_id or self.run_id or f"filter-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         store.add_decisions(self.decision_table(), run_id, full)
         self.run_id = run_id
@@ -310,7 +299,8 @@ class Pipeline:
         within a layer).  ``None``: the registry's defaults for ``kind``.
     policy:
         A :class:`~olkit.policy.Policy` or :class:`~olkit.filters.config.FilterPolicy`
-        (default: ``Policy()``).
+        (default: ``FilterPolicy()``; without a full Policy, decisions carry the filter
+        section's own ``version_hash``).
     """
 
     def __init__(self, filters: Sequence[Filter] | None = None,

@@ -188,8 +188,8 @@ def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None
     """Refit the shipped model on the sample datanet's ``train`` split (calibrated on leave-module-out
     folds); report held-out and external AUROC and false rejection of genuine items at the default
     ``min_score``."""
+    from olkit.data import external_eval_set, sample_stream
     from olkit.data.corpus import stdlib_qa
-    from olkit.data.sample import external_eval_set, sample_stream
 
     stream = sample_stream(n_contributors=n_contributors, seed=seed)
     modules = stdlib_qa().select("question_id", "module")

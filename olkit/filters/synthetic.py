@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from olkit.errors import InputError
 from olkit.filters.base import Filter
 from olkit.filters.config import FilterPolicy
 from olkit.filters.pipeline import rule_decisions
+from olkit.kit import atomic_file, auroc, write_text_atomic  # noqa: F401  (auroc: re-exported)
 
 #: Per-item features computed by :class:`LMFeatureExtractor` (column order of the feature matrix).
 FEATURES: tuple[str, ...] = (
@@ -170,18 +170,14 @@ class LMFeatureExtractor:
         if folder is None or frame.height == 0:
             return
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = folder / f".{name}.tmp"
-        frame.write_parquet(tmp)
-        os.replace(tmp, folder / name)
+        with atomic_file(folder / f"part-{uuid.uuid4().hex}.parquet") as tmp:
+            frame.write_parquet(tmp)
         parts = sorted(folder.glob("part-*.parquet"))
         if len(parts) > self.max_cache_parts:  # keep scans fast: merge the small parts into one
             merged = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed").unique(
                 "key", keep="first", maintain_order=True)
-            name = f"part-{uuid.uuid4().hex}.parquet"
-            tmp = folder / f".{name}.tmp"
-            merged.write_parquet(tmp)
-            os.replace(tmp, folder / name)
+            with atomic_file(folder / f"part-{uuid.uuid4().hex}.parquet") as tmp:
+                merged.write_parquet(tmp)
             for p in parts:
                 p.unlink(missing_ok=True)
 
@@ -451,12 +447,7 @@ class CalibratedLogistic:
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> CalibratedLogistic:
@@ -515,21 +506,6 @@ def default_model_path(name: str = DEFAULT_MODEL_FILE) -> Path:
 def default_classifier() -> SyntheticTextClassifier:
     """The shipped fitted detector."""
     return SyntheticTextClassifier.load(default_model_path())
-
-
-def auroc(y_true, score) -> float:
-    """Area under the ROC curve (ties count half); NaN scores are dropped."""
-    y = np.asarray(y_true).astype(bool)
-    s = np.asarray(score, dtype=np.float64)
-    ok = np.isfinite(s)
-    y, s = y[ok], s[ok]
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    from scipy.stats import rankdata
-
-    r = rankdata(s)
-    return float((r[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,10 +592,10 @@ def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None
     At most ``max_per_class`` synthetic and as many genuine items (drawn with ``seed``) are used
     for fitting, ``max_eval_per_class`` of each for evaluation, to keep the SmolLM2 pass
     affordable on a CPU.  AUROC is measured the same way on the
-    ``heldout`` split and on :func:`olkit.data.sample.external_eval_set`, which nobody fitted on.
+    ``heldout`` split and on :func:`olkit.data.external.external_eval_set`, which nobody fitted on.
     Returns the metrics (also stored in the model's ``metadata``).
     """
-    from olkit.data.sample import external_eval_set, sample_stream
+    from olkit.data import external_eval_set, sample_stream
 
     def balanced(frame: pl.DataFrame, k: int) -> pl.DataFrame:
         data = training_frame(frame)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from olkit.kit import atomic_file
 from olkit.schema import SUBMISSION_SCHEMA
 
 #: Columns of the sample stream written to the submissions file; the rest is ground truth.
@@ -38,12 +39,10 @@ def write_sample(out: str | Path, *, contributors: int = 200, seed: int = 0, fmt
     labels = frame.select("contributor_id", "source_id", *truth_cols).with_columns(ids.alias("submission_id"))
     labels = labels.rename({"source": "origin"}) if "source" in labels.columns else labels
     sub_path = out / f"submissions.{fmt}"
-    tmp = sub_path.with_name("." + sub_path.name + ".tmp")
-    subs.write_ndjson(tmp) if fmt == "jsonl" else subs.write_parquet(tmp)
-    tmp.replace(sub_path)
+    with atomic_file(sub_path) as tmp:
+        subs.write_ndjson(tmp) if fmt == "jsonl" else subs.write_parquet(tmp)
     labels_path = out / "labels.parquet"
-    tmp = labels_path.with_name(".labels.parquet.tmp")
-    labels.write_parquet(tmp)
-    tmp.replace(labels_path)
+    with atomic_file(labels_path) as tmp:
+        labels.write_parquet(tmp)
     return {"submissions": str(sub_path), "labels": str(labels_path), "rows": frame.height,
             "contributors": frame["contributor_id"].n_unique(), "seed": seed}

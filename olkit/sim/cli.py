@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.updated(**overrides)
     df = sweep(cfg, [{}], seeds=args.seeds, engine=args.engine).drop("point")
     df = df.with_columns(pl.lit(policy.version_hash).alias("policy_hash"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    df.write_parquet(tmp)
-    tmp.replace(out)
+    from olkit.kit import atomic_file
+
+    with atomic_file(out) as tmp:
+        df.write_parquet(tmp)
     last = df.filter(df["epoch"] == df["epoch"].max())
     result = {"out": str(out), "rows": df.height, "seeds": args.seeds, "epochs": args.epochs,
               "agents": args.agents, "rule": cfg.reputation.rule, "policy_hash": policy.version_hash}

@@ -24,10 +24,11 @@ from olkit.config import Section
 from olkit.errors import InputError
 from olkit.reputation.config import ReputationPolicy
 from olkit.rewards_config import RewardPolicy
+from olkit.schema import ARCHETYPES, DEFAULT_MIX
 
 #: Agent archetypes, in slot order.  ``honest`` agents can leave (retention hazard); the rest are
 #: adversaries whose reward share and ROI are tracked.
-ARCHETYPE_NAMES: tuple[str, ...] = ("expert", "casual", "spammer", "farmer", "sybil", "recycler")
+ARCHETYPE_NAMES: tuple[str, ...] = ARCHETYPES
 
 #: Item kinds an agent can submit.  ``safe``/``experiment`` are genuine work (an experiment is
 #: riskier but more valuable); the others are farming strategies.
@@ -60,9 +61,6 @@ ITEM_TABLE: dict[str, dict[str, float]] = {
 #: Strategies an adaptive farmer chooses between.
 FARMER_STRATEGIES: tuple[int, ...] = (SAFE, LOW_EFFORT, SYNTHETIC, SPAM)
 
-DEFAULT_MIX: dict[str, float] = {
-    "expert": 0.30, "casual": 0.40, "spammer": 0.10, "farmer": 0.10, "sybil": 0.05, "recycler": 0.05,
-}
 
 
 class ValidatorModel(Section):
@@ -157,26 +155,17 @@ class SimConfig(Section):
 
     def updated(self, **changes: Any) -> SimConfig:
         """A copy with dotted-key changes, validated: ``cfg.updated(**{"mix.sybil": 0.2})``."""
-        data = self.model_dump()
-        for dotted, value in changes.items():
-            node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                if not isinstance(node.get(key), dict):
-                    raise InputError(f"unknown simulation parameter {dotted!r}", field=dotted)
-                node = node[key]
-            node[leaf] = value
+        from olkit.kit import dotted_update
+
+        data = dotted_update(self.model_dump(), changes, on_unknown=lambda dotted: InputError(
+            f"unknown simulation parameter {dotted!r}", field=dotted))
         if changes.get("reputation.rule") is not None and "reputation.params" not in changes:
             data["reputation"]["params"] = {}
         return SimConfig.build(data)
 
     def counts(self) -> dict[str, int]:
         """Number of slots per archetype (largest-remainder rounding of ``mix`` to ``n_agents``)."""
-        import numpy as np
+        from olkit.kit import largest_remainder
 
-        shares = np.array([self.mix[k] for k in ARCHETYPE_NAMES], dtype=float)
-        exact = shares / shares.sum() * self.n_agents
-        base = np.floor(exact).astype(int)
-        order = np.argsort(-(exact - base), kind="stable")
-        base[order[: self.n_agents - base.sum()]] += 1
+        base = largest_remainder([self.mix[k] for k in ARCHETYPE_NAMES], self.n_agents)
         return dict(zip(ARCHETYPE_NAMES, base.tolist(), strict=True))

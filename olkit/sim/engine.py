@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from olkit.kit import gini
 from olkit.reputation.rules import EpochEvents, get_rule
 from olkit.rewards import budget_schedule, epoch_rewards
 from olkit.sim.config import (
@@ -83,19 +84,6 @@ class SimResult:
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     """Dot product without BLAS (multithreaded BLAS thrashes on a busy 2-core machine)."""
     return float(np.multiply(a, b).sum())
-
-
-def _gini_sorted(x: np.ndarray, ranks: np.ndarray | None = None) -> float:
-    """Gini of ascending-sorted non-negative values: ``2 sum_i i x_(i) / (n sum x) - (n + 1) / n``.
-
-    ``ranks`` may pass a precomputed ``1..n`` (same dtype as ``x``) to save an allocation.
-    """
-    n = x.size
-    total = float(x.sum(dtype=np.float64))
-    if n == 0 or total <= 0:
-        return 0.0
-    r = ranks if ranks is not None else np.arange(1, n + 1, dtype=x.dtype)
-    return float(2.0 * float(np.multiply(x, r).sum(dtype=np.float64)) / (n * total) - (n + 1.0) / n)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -378,7 +366,7 @@ class Simulation:
         # inactive agents are paid nothing: the active ones are the top n_active of the sorted payouts
         # (float32 sort: twice as fast, and Gini needs no more precision than that)
         top = np.sort(reward.astype(np.float32))[self.n - n_active:]
-        rec["gini"][t] = _gini_sorted(top, self.ranks32[:n_active]) if n_active else 0.0
+        rec["gini"][t] = gini(top, sorted_ranks=self.ranks32[:n_active]) if n_active else 0.0
         if self.nf:
             rec["farmer_genuine_share"][t] = np.count_nonzero(code[self.F] // 2 == SAFE) / self.nf
         w = self.cfg.newcomer_window

@@ -24,7 +24,7 @@ _EXPORTS = {
     "split_and_select": "olkit.train.data", "build_examples": "olkit.train.data", "Examples": "olkit.train.data",
     "DataSplit": "olkit.train.data", "EmptyTrainingSet": "olkit.train.data",
     "TrainConfig": "olkit.train.qlora", "train": "olkit.train.qlora", "TrainResult": "olkit.train.qlora",
-    "heldout_loss": "olkit.train.evaluate", "compare_policies": "olkit.train.evaluate",
+    "heldout_loss": "olkit.train.qlora", "compare_policies": "olkit.train.evaluate",
     "side_by_side": "olkit.train.evaluate",
     "AdapterBank": "olkit.train.adapters", "read_manifest": "olkit.train.adapters",
     "load_adapter": "olkit.train.adapters", "merge_and_export": "olkit.train.adapters",

@@ -18,8 +18,6 @@ Example
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +25,11 @@ import polars as pl
 import torch
 
 from olkit.errors import InputError, OlkitError
+from olkit.kit import atomic_dir
 from olkit.train.data import render_prompt
 from olkit.train.models import LoadedBase, load_base
+from olkit.train.qlora import MANIFEST, heldout_loss, write_manifest  # noqa: F401  (write_manifest: re-exported)
 
-MANIFEST = "olkit_manifest.json"
 ADAPTERS_TABLE = "adapters"
 
 
@@ -38,16 +37,7 @@ class PromptTooLong(InputError):
     """A prompt does not fit in the model's context window."""
 
 
-# -- manifests ---------------------------------------------------------------------------------
-def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``olkit_manifest.json`` atomically."""
-    path = Path(folder) / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
+# -- manifests (written by olkit.train.qlora.write_manifest) -----------------------------------------
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """The manifest of an adapter folder; :class:`InputError` naming the file if absent or broken."""
     path = Path(folder) / MANIFEST
@@ -174,8 +164,6 @@ class AdapterBank:
 
     def loss(self, examples: Any, adapter: str | None = None) -> dict[str, float]:
         """Held-out loss of one adapter (or the base) on tokenised examples."""
-        from olkit.train.evaluate import heldout_loss
-
         if adapter is None:
             if self.model is None:
                 return heldout_loss(self.base.model, examples)
@@ -210,19 +198,11 @@ def merge_and_export(adapter_dir: str | Path, out_dir: str | Path, base: str | N
         raise InputError("cannot tell the base model; pass base=", file=str(adapter_dir))
     loaded = load_base(base_name, quantization=None, device="cpu")
     merged = PeftModel.from_pretrained(loaded.model, str(adapter_dir)).merge_and_unload()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".olkit-merge-", dir=out.parent))
-    try:
+    with atomic_dir(out, overwrite=True) as tmp:
         merged.config.use_cache = True
         merged.save_pretrained(tmp, safe_serialization=True)
         loaded.tokenizer.save_pretrained(tmp)
         write_manifest(tmp, {**manifest, "merged_from": str(adapter_dir)})
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -15,7 +15,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,41 +23,17 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
-import torch
 
 from olkit.errors import OlkitError
 from olkit.train.data import (
     DataSplit,
-    Examples,
     SelectionLike,
     as_selection,
     build_examples,
     split_and_select,
 )
 from olkit.train.models import LoadedBase, load_base
-from olkit.train.qlora import TrainConfig, response_loss, train
-
-
-@torch.inference_mode()
-def heldout_loss(model: Any, examples: Examples, batch_size: int = 8) -> dict[str, float]:
-    """Token-weighted mean response loss and perplexity of ``model`` on ``examples``.
-
-    Examples are batched by length (little padding); the result does not depend on batch size.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    order = np.argsort(examples.lengths, kind="stable")
-    total, n_tok = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        batch = {k: v.to(device) for k, v in examples.collate(order[start:start + batch_size]).items()}
-        loss_sum, n = response_loss(model, batch)
-        total += float(loss_sum)
-        n_tok += n
-    if was_training:
-        model.train()
-    loss = total / max(n_tok, 1)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "n_tokens": float(n_tok)}
+from olkit.train.qlora import TrainConfig, heldout_loss, train  # heldout_loss: re-exported
 
 
 @dataclass
@@ -116,11 +91,14 @@ def compare_policies(
     seed: int = 0,
     policy_hash: str | None = None,
     progress: bool = True,
+    before: dict[str, float] | None = None,
 ) -> PolicyComparison:
     """Train one adapter per selection on the same base/seed/steps; score all on one clean held-out set.
 
     ``selections`` are modes (``"all"``), :class:`TrainingSelection` objects, or ``(label, selection)``
     pairs.  With ``out_dir`` each adapter is saved in ``out_dir/<label>`` with its manifest.
+    ``before``: the base model's :func:`heldout_loss` on this same held-out set when already
+    measured (skips one pass; checked against the set's response-token count).
     """
     from tqdm.auto import tqdm
 
@@ -139,7 +117,11 @@ def compare_policies(
         if sp.eval["submission_id"].sort().to_list() != eval_ids:  # pragma: no cover - invariant
             raise OlkitError(f"policy {name!r} got a different held-out set")
     eval_ex = build_examples(first.eval, base.tokenizer, max_length=config.max_length, source="held-out")
-    before = heldout_loss(base.model, eval_ex)
+    n_tokens = float(eval_ex.n_response_tokens)
+    if before is not None and before.get("n_tokens") != n_tokens:
+        raise OlkitError(f"before= was measured on {before.get('n_tokens')} response tokens, "
+                         f"this held-out set has {n_tokens:.0f}: not the same set")
+    before = before if before is not None else heldout_loss(base.model, eval_ex)
     rows, histories = [], {}
     for name, _sel in tqdm(labelled, desc="policies", disable=not progress):
         sp = splits[name]

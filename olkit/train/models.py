@@ -371,13 +371,29 @@ def native_bf16(device: torch.device) -> bool:
         return False
 
 
+#: Environment switch: ``OLKIT_BF16=0`` makes ``compute_dtype="auto"`` pick float32 even where the
+#: hardware has native bf16 (reproduces an AVX2 machine's numerics; the tests run both ways).
+BF16_ENV = "OLKIT_BF16"
+
+
+def auto_bf16(device: torch.device) -> bool:
+    """Whether ``compute_dtype="auto"`` picks bfloat16 on ``device``: native bf16 and not ``OLKIT_BF16=0``.
+
+    Example: ``OLKIT_BF16=0 pytest tests/test_train.py`` runs the 4-bit tests in float32.
+    """
+    if os.environ.get(BF16_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return native_bf16(device)
+
+
 def resolve_compute_dtype(compute_dtype: torch.dtype | str, quantization: Quantization,
                           device: torch.device) -> torch.dtype:
     """``"auto"``: bfloat16 for a 4-bit base on hardware with native bf16 (the QLoRA recipe: half
     the activation memory and, on such CPUs, ~1.9x the tokens/s), float32 otherwise — a
-    full-precision base is plain LoRA *in fp32*.  Strings name torch dtypes."""
+    full-precision base is plain LoRA *in fp32*.  ``OLKIT_BF16=0`` forces float32 (:func:`auto_bf16`).
+    Strings name torch dtypes."""
     if compute_dtype == "auto":
-        return torch.bfloat16 if quantization is not None and native_bf16(device) else torch.float32
+        return torch.bfloat16 if quantization is not None and auto_bf16(device) else torch.float32
     if isinstance(compute_dtype, str):
         dtype = getattr(torch, compute_dtype, None)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:

@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import math
 import resource
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +44,7 @@ from pydantic import Field
 
 from olkit.config import Section
 from olkit.errors import OlkitError
+from olkit.kit import AtomicDir, write_text_atomic
 from olkit.train.data import EmptyTrainingSet, Examples
 from olkit.train.models import DeviceError, LoadedBase, keep_trainable_4bit_layout, load_base
 
@@ -215,6 +214,38 @@ def _batch_plan(n: int, config: TrainConfig) -> np.ndarray:
     return order.reshape(config.steps, config.grad_accum, config.batch_size)
 
 
+def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write ``olkit_manifest.json`` atomically."""
+    return write_text_atomic(Path(folder) / MANIFEST, json.dumps(manifest, indent=2, default=str))
+
+
+@torch.inference_mode()
+def heldout_loss(model: Any, examples: Examples, batch_size: int = 8, *, progress: bool = False,
+                 desc: str = "held-out loss") -> dict[str, float]:
+    """Token-weighted mean response loss and perplexity of ``model`` on ``examples``.
+
+    Examples are batched by length (little padding, masked); the result does not depend on batch
+    size.  ``progress``: a bar over the batches (stderr).
+    """
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    order = np.argsort(examples.lengths, kind="stable")
+    total, n_tok = 0.0, 0
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress,
+                      leave=False):
+        batch = {k: v.to(device) for k, v in examples.collate(order[start:start + batch_size]).items()}
+        loss_sum, n = response_loss(model, batch)
+        total += float(loss_sum)
+        n_tok += n
+    if was_training:
+        model.train()
+    loss = total / max(n_tok, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "n_tokens": float(n_tok)}
+
+
 def train(
     base: LoadedBase | str,
     examples: Examples,
@@ -238,8 +269,6 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from olkit.train.adapters import write_manifest
-    from olkit.train.evaluate import heldout_loss
 
     config = config or TrainConfig()
     if len(examples) == 0:
@@ -252,13 +281,13 @@ def train(
     if out is not None and out.exists() and any(out.iterdir()):
         if not overwrite:
             raise OlkitError(f"{out}: adapter folder exists and is not empty (pass overwrite=True)")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".olkit-train-", dir=out.parent)) if out is not None else None
+    staging = AtomicDir(out, overwrite=True) if out is not None else None
+    work = staging.tmp if staging is not None else None
     try:
         metrics: dict[str, Any] = {}
         if eval_examples is not None:
-            metrics["eval_loss_before"] = heldout_loss(base.model, eval_examples)["loss"]
+            metrics["eval_loss_before"] = heldout_loss(base.model, eval_examples, progress=progress,
+                                                       desc="held-out loss before")["loss"]
         model = attach_lora(base, config)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -314,7 +343,8 @@ def train(
             checkpoints.append(_save_checkpoint(model, work, len(rows), rows[-1]["learning_rate"],
                                                 rows[-1]["loss"], out))
         if eval_examples is not None:
-            metrics["eval_loss_after"] = heldout_loss(model, eval_examples)["loss"]
+            metrics["eval_loss_after"] = heldout_loss(model, eval_examples, progress=progress,
+                                                      desc="held-out loss after")["loss"]
         metrics.update(loss_first=rows[0]["loss"], loss_last=rows[-1]["loss"], steps=len(rows),
                        tokens_per_s_mean=float(history["tokens_per_s"][1:].mean() or history["tokens_per_s"][0]),
                        peak_rss_mb=rows[-1]["peak_rss_mb"], train_time_s=rows[-1]["elapsed_s"])
@@ -343,18 +373,15 @@ def train(
         }
         result = TrainResult(adapter_dir=None, history=history, manifest=manifest, model=model,
                              stopped=stopped, metrics=metrics)
-        if work is not None and out is not None:
+        if staging is not None and work is not None:
             model.save_pretrained(work)
             history.write_parquet(work / HISTORY)
             write_manifest(work, manifest)
-            if out.exists():
-                shutil.rmtree(out)
-            work.rename(out)
-            result.adapter_dir = out
+            result.adapter_dir = staging.commit()
         return result
     except BaseException:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+        if staging is not None:
+            staging.discard()
         raise
 
 
