@@ -240,3 +240,12 @@ def test_yuma_ring_under_the_clip_gains_nothing_with_a_minority_a_naive_majority
     assert major["ring_miner_incentive"] > 0.9
     with pytest.raises(InputError):
         yuma_epochs(strategy="bribe")
+
+
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")
+def test_sensitivity_on_ray_equals_serial():
+    kw = {"n_points": 2, "seeds": 2, "last": 4, "control_seeds": 1}
+    ray_res = run_sensitivity(SimConfig(n_agents=80, epochs=8), engine="ray", **kw)
+    serial = run_sensitivity(SimConfig(n_agents=80, epochs=8), engine="serial", **kw)
+    np.testing.assert_array_equal(ray_res.values, serial.values)

@@ -35,9 +35,10 @@ ATTACKS: dict[str, dict[str, Any]] = {
     "machine-text recyclers": {"mix": {"expert": 0.25, "casual": 0.35, "recycler": 0.4}},
 }
 
-#: Metrics the punishment-vs-forgiveness experiment reports.
+#: Metrics the punishment-vs-forgiveness experiment reports: quantities on the same scale under every
+#: rule (each rule's standing has its own scale, so standing itself is not compared across rules).
 PF_METRICS = ("experimentation", "honest_retention", "accepted_quality", "accepted_value",
-              "false_rejection", "newcomer_survival", "standing_honest")
+              "false_rejection", "newcomer_survival")
 
 
 def attack_table(base: SimConfig, rules: Sequence[str], *, seeds: int | Iterable[int] = 5,
