@@ -18,7 +18,7 @@ from olkit.reputation import (
     standing_from_log,
     yuma_consensus,
 )
-from olkit.sim.replications import eigentrust_experiment, yuma_collusion
+from olkit.sim.replications import eigentrust_experiment, yuma_experiment
 
 
 def _run(rule: str, events: list[EpochEvents], n: int, params: dict | None = None, v: int = 1) -> np.ndarray:
@@ -162,22 +162,20 @@ def test_policy_validates_rule_names_and_params():
 
 
 def test_eigentrust_replication():
-    """Trust-based source selection keeps inauthentic downloads low with a malicious majority."""
-    df = eigentrust_experiment(malicious=(0.6, 0.7), seeds=2, n_peers=100, cycles=25, last=5)
-    trust = df.filter(df["selection"] == "trust")["inauthentic"].to_numpy()
-    rand = df.filter(df["selection"] == "random")["inauthentic"].to_numpy()
-    assert (trust < 0.25).all(), df
-    assert (rand > 0.6).all(), df
+    """Threat model A with a malicious majority: trust-based source selection keeps inauthentic
+    downloads well below random selection, over seeds (bands do not overlap)."""
+    df = eigentrust_experiment(("A",), seeds=3, cycles=15, last=5, axes={"A": ("", (0.6,))})
+    trust = df.filter(df["selection"] == "trust").row(0, named=True)
+    rand = df.filter(df["selection"] == "random").row(0, named=True)
+    assert trust["hi"] < rand["lo"], df
+    assert trust["mean"] < 0.5 * rand["mean"], df
 
 
 def test_yuma_replication():
-    """A colluding stake minority cannot lift its miners above the consensus clip; a majority can."""
-    df = yuma_collusion((0.1, 0.3, 0.45, 0.6))
-    minority = df.filter(df["colluding_stake"] < 0.5)
-    assert (minority["max_excess_over_consensus"] <= 1e-12).all()
-    assert (minority["incentive_clipped"] <= minority["consensus_cap"] + 1e-12).all()
-    assert (minority["consensus_cap"] <= minority["honest_max_cap"] + 1e-12).all()
-    assert (minority["gain_clipped"] < 0.02).all()
-    assert (minority["gain_unclipped"] > 0.08).all()  # without the clip collusion pays
-    majority = df.filter(df["colluding_stake"] > 0.5)
-    assert (majority["gain_clipped"] > 0.3).all()
+    """Over epochs with bonds and dividends: a naive stake-minority ring loses emission against voting
+    honestly (its weights are clipped), a naive stake majority takes nearly everything."""
+    df = yuma_experiment((0.3, 0.6), seeds=3, epochs=60)
+    naive = {r["ring_stake"]: r for r in df.filter(df["strategy"] == "naive").iter_rows(named=True)}
+    assert naive[0.3]["gain_hi"] < 0
+    assert naive[0.6]["emission_mean"] > 0.9
+    assert df["seeds"].min() == 3

@@ -13,8 +13,8 @@ from olkit.widgets.reputation_lab import PANELS, ReputationLab
 
 NB = NOTEBOOK_DIR / "03_reputation_simulation.ipynb"
 SMALL = {"n_agents": 200, "epochs": 20, "seeds": 20, "attack_seeds": 2, "engine": "serial",
-         "horizons": [5.0, 20.0], "et_peers": 60, "et_cycles": 8, "et_seeds": 1, "show_lab": True,
-         "content_pool": 80}
+         "horizons": [5.0, 20.0], "live_points": 5, "live_seeds": 2, "live_agents": 60, "live_epochs": 12,
+         "et_seeds": 2, "show_lab": True, "content_pool": 80}
 
 
 def _text(nb) -> str:
@@ -36,6 +36,16 @@ def test_notebook_03_runs_small(tmp_path: Path):
     html = (tmp_path / "03.html").read_text()
     assert "EigenTrust replication" in html and "Yuma replication" in html
     assert "content (real filters)" in html
+    # the sensitivity analysis: the full run's share-of-space figure and generated verdict, and a live one
+    assert "share of the assumption space where each rule beats acceptance_ratio" in html
+    assert text.count("The two assumptions that most change the verdict") == 2
+    assert "negative control (pay independent of standing, horizon 0), max |difference| over every point" in text
+    assert "negative control max |difference|: 0.0" in text
+    # attribution pay: the noise model is read from the attribution benchmark and the verdict computed
+    assert "measured noise model: rank correlation" in text and "rank corr 0.2:" in text
+    # every threat model of the EigenTrust replication, and the Yuma strategies
+    assert all(f"threat model {t}" in html for t in "ABCD")
+    assert "weight just under the consensus clip" in html
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert sum("parameters" in t for t in tags) == 1
 

@@ -86,6 +86,23 @@ class ValidatorModel(Section):
     error_scale: float = Field(1.0, ge=0, le=3)
 
 
+class AttributionPay(Section):
+    """Noise model of the ``attribution`` simulation reward rule (``SimConfig.pay = "attribution"``).
+
+    Each epoch the budget is split in proportion to a noisy estimate of the true value each
+    contributor's accepted items added.  ``rank_corr``: target Spearman correlation between the
+    estimate and the truth (a Gaussian copula: ``est = v + sigma * sd(v) * eps`` with
+    ``sigma = sqrt(1 / rho^2 - 1)``, ``rho = 2 sin(pi * rank_corr / 6)``); ``redundant_share``: the
+    share of a near-copy/original pair's credit that the copy gets (0: redundancy-aware, 0.5: the copy
+    is paid like the original); a copied (synthetic/recycled) item is credited
+    ``redundant_share / (1 - redundant_share)`` of a genuine safe item's value.  Build it from the
+    measured attribution benchmark with :func:`olkit.sim.attribution.noise_from_benchmark`.
+    """
+
+    rank_corr: float = Field(1.0, gt=0, le=1)
+    redundant_share: float = Field(0.0, ge=0, le=0.5)
+
+
 class SimConfig(Section):
     """Everything one simulation run needs.  Build it with :meth:`from_policy`.
 
@@ -121,6 +138,11 @@ class SimConfig(Section):
     arrival_rate: float = Field(0.05, ge=0, le=1, description="P(an empty honest slot gets a newcomer)")
     newcomer_window: int = Field(10, ge=1)
     content_pool: int = Field(400, ge=10, description="real items per label in content mode")
+    experiment_pay: float = Field(1.0, ge=0, description="pay weight of an accepted experiment "
+                                  "relative to an accepted safe item (the experimentation payoff)")
+    pay: Literal["policy", "attribution"] = Field("policy", description="policy: the reward policy's "
+                                                  "epoch rule; attribution: a noisy estimate of true value")
+    attribution: AttributionPay = Field(default_factory=AttributionPay)
 
     @field_validator("mix")
     @classmethod

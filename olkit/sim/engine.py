@@ -37,6 +37,7 @@ from olkit.sim.config import (
     ITEM_KINDS,
     ITEM_TABLE,
     SAFE,
+    SYNTHETIC,
     SimConfig,
 )
 from olkit.sim.validation import ParametricValidator, PeerValidator, make_validator
@@ -190,6 +191,14 @@ class Simulation:
         self.genuine_good_code[[SAFE * 2 + 1, EXPERIMENT * 2 + 1]] = 1.0
         self.any_reset = False
         self.validator_stake = self.validator.stake if isinstance(self.validator, PeerValidator) else None
+        # attribution pay: credited value per (kind, good) code and the noise that gives rank_corr
+        ap = cfg.attribution
+        self.credit_code = self.value_code.copy()
+        copy_credit = ap.redundant_share / (1.0 - ap.redundant_share)
+        self.credit_code[2 * SYNTHETIC: 2 * SYNTHETIC + 2] += copy_credit * ITEM_TABLE["safe"]["value_good"]
+        rho = 2.0 * np.sin(np.pi * ap.rank_corr / 6.0)
+        self.attr_sigma = float(np.sqrt(max(1.0 / rho**2 - 1.0, 0.0))) if ap.rank_corr < 1 else 0.0
+        self.rng_attr = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xA77]))
         if isinstance(self.validator, ParametricValidator):  # draw only what the rules read
             self.validator.need_abuse = cfg.reputation.rule == "decoupled"
             self.validator.need_score = (cfg.reputation.rule == "credibility"
@@ -240,7 +249,14 @@ class Simulation:
             self.any_reset = False
         # 5. rewards
         budget = float(self.budgets[t])
-        reward = epoch_rewards(cfg.rewards.epoch_rule, budget, accepted, score=ver.score, standing=standing)
+        pay_acc = accepted
+        if cfg.experiment_pay != 1.0:  # honest kinds are 0 (safe) / 1 (experiment)
+            pay_acc = accepted.astype(float)
+            pay_acc[H] *= 1.0 + (cfg.experiment_pay - 1.0) * kind[H]
+        if cfg.pay == "attribution":
+            reward = self._attribution_pay(budget, code, pay_acc)
+        else:
+            reward = epoch_rewards(cfg.rewards.epoch_rule, budget, pay_acc, score=ver.score, standing=standing)
         item_cost = self.cost_kind[kind]
         cost = volume * item_cost * self.unit
         # 6. adapt.  Standing is worth future income: a 10% drop in standing reads as 10% less income
@@ -312,6 +328,24 @@ class Simulation:
         self.records["whitewashes"][t] = n_wash
         self.standing = standing
         self.t += 1
+
+    def _attribution_pay(self, budget: float, code: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+        """Split ``budget`` by a noisy estimate of the true value of each agent's accepted items.
+
+        The credited value is the true value, except that near-copies (synthetic/recycled items) get
+        ``redundant_share / (1 - redundant_share)`` of a safe item's value; the estimate adds Gaussian
+        noise scaled to the spread of credited values so that its rank correlation with the truth is
+        about ``rank_corr``; negative estimates pay nothing.  Only agents with accepted items are paid.
+        """
+        credited = accepted * self.credit_code[code]
+        paid = accepted > 0
+        est = credited
+        if self.attr_sigma > 0 and paid.any():
+            sd = float(credited[paid].std())
+            est = credited + (self.attr_sigma * (sd if sd > 0 else 1.0)) * self.rng_attr.standard_normal(self.n)
+        w = np.where(paid, np.maximum(est, 0.0), 0.0)
+        total = float(w.sum())
+        return w * (budget / total) if total > 0 else np.zeros(self.n)
 
     def _record(self, t: int, budget: float, kind: np.ndarray, good: np.ndarray, code: np.ndarray,
                 volume: np.ndarray,

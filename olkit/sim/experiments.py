@@ -35,23 +35,28 @@ ATTACKS: dict[str, dict[str, Any]] = {
     "machine-text recyclers": {"mix": {"expert": 0.25, "casual": 0.35, "recycler": 0.4}},
 }
 
-#: Metrics the punishment-vs-forgiveness experiment reports.
+#: Metrics the punishment-vs-forgiveness experiment reports: quantities on the same scale under every
+#: rule (each rule's standing has its own scale, so standing itself is not compared across rules).
 PF_METRICS = ("experimentation", "honest_retention", "accepted_quality", "accepted_value",
-              "false_rejection", "newcomer_survival", "standing_honest")
+              "false_rejection", "newcomer_survival")
 
 
 def attack_table(base: SimConfig, rules: Sequence[str], *, seeds: int | Iterable[int] = 5,
                  engine: str = "local", last: int = 10, attacks: dict[str, dict[str, Any]] | None = None
                  ) -> pl.DataFrame:
-    """Every attack x rule, averaged over seeds and the last ``last`` epochs."""
+    """Every attack x rule: the mean over seeds of each seed's average over the last ``last`` epochs,
+    and the seed standard deviation (``<metric>_sd``)."""
     attacks = attacks or ATTACKS
     points = [{**spec, "reputation.rule": rule} for spec in attacks.values() for rule in rules]
     names = [name for name in attacks for _ in rules]
     df = sweep(base, points, seeds=seeds, engine=engine)
     t0 = df["epoch"].max() - last + 1
-    out = (df.filter(pl.col("epoch") >= t0).group_by("point")
-           .agg(pl.col(["accepted_quality", "adversary_reward_share", "adversary_roi", "honest_retention",
-                        "bad_accept_share", "whitewashes"]).mean()).sort("point"))
+    cols = ["accepted_quality", "adversary_reward_share", "adversary_roi", "honest_retention",
+            "bad_accept_share", "whitewashes"]
+    per_seed = df.filter(pl.col("epoch") >= t0).group_by("point", "seed").agg(pl.col(cols).mean())
+    out = (per_seed.group_by("point")
+           .agg([pl.col(c).mean() for c in cols] + [pl.col(c).std().alias(f"{c}_sd") for c in cols])
+           .sort("point"))
     labels = pl.DataFrame({"point": list(range(len(points))), "attack": names,
                            "rule": [p["reputation.rule"] for p in points]})
     return labels.join(out, on="point").drop("point")

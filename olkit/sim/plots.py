@@ -83,30 +83,80 @@ def run_figure(epochs: pl.DataFrame, metrics: Sequence[str] = ("accepted_quality
 
 
 def eigentrust_figure(summary: pl.DataFrame) -> go.Figure:
-    """Inauthentic-download share vs share of malicious peers, trust-based vs random selection."""
-    fig = go.Figure()
-    for i, sel in enumerate(("random", "trust")):
-        sub = summary.filter(pl.col("selection") == sel).sort("malicious")
-        fig.add_trace(go.Scatter(x=sub["malicious"].to_list(), y=sub["inauthentic"].to_list(),
-                                 error_y={"type": "data", "array": sub["sd"].fill_null(0).to_list()},
-                                 mode="lines+markers", name=f"{sel} source selection",
-                                 line={"color": PALETTE[i]}))
-    fig.update_layout(title="EigenTrust replication (threat model A: independent malicious peers)",
-                      xaxis_title="share of malicious peers", yaxis_title="inauthentic downloads",
-                      yaxis_range=[0, 1])
+    """Inauthentic downloads per threat model (one panel each): trust-based vs random source
+    selection, mean over seeds with the 95% band (rows of
+    :func:`olkit.sim.replications.eigentrust_experiment` or the benchmark's ``eigentrust`` block)."""
+    from olkit.sim.replications import ET_AXES
+
+    threats = [t for t in ("A", "B", "C", "D") if t in set(summary["threat"].to_list())]
+    fig = make_subplots(rows=1, cols=len(threats), shared_yaxes=True,
+                        subplot_titles=[f"threat model {t}" for t in threats])
+    for c, th in enumerate(threats, start=1):
+        for i, sel in enumerate(("random", "trust")):
+            sub = summary.filter((pl.col("threat") == th) & (pl.col("selection") == sel)).sort("x")
+            x = sub["x"].to_list()
+            color = PALETTE[i]
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=sub["hi"].to_list() + sub["lo"].to_list()[::-1],
+                                     fill="toself", fillcolor=_rgba(color, 0.25), line={"width": 0},
+                                     hoverinfo="skip", showlegend=False, legendgroup=sel), row=1, col=c)
+            fig.add_trace(go.Scatter(x=x, y=sub["mean"].to_list(), mode="lines+markers", line={"color": color},
+                                     name=f"{sel} source selection", legendgroup=sel, showlegend=c == 1),
+                          row=1, col=c)
+        fig.update_xaxes(title_text=ET_AXES[th][0].split(",")[0], row=1, col=c)
+    fig.update_yaxes(title_text="inauthentic downloads (good peers)", range=[0, 1], row=1, col=1)
+    fig.update_layout(title="EigenTrust replication: threat models A-D, mean and 95% band over seeds",
+                      height=380)
     return fig
 
 
 def yuma_figure(df: pl.DataFrame) -> go.Figure:
-    """Ring miners' incentive vs the ring's validator stake: clipped, unclipped, honest."""
+    """The ring's share of emission vs its validator stake per strategy, with 95% bands over seeds
+    (rows of :func:`olkit.sim.replications.yuma_experiment`)."""
     fig = go.Figure()
-    for i, (col, name) in enumerate((("incentive_unclipped", "stake-weighted average (no clip)"),
-                                     ("incentive_clipped", "Yuma consensus clipping"),
-                                     ("incentive_honest", "ring votes honestly"))):
-        fig.add_trace(go.Scatter(x=df["colluding_stake"].to_list(), y=df[col].to_list(),
-                                 mode="lines+markers", name=name, line={"color": PALETTE[i]}))
+    names = {"honest": "ring votes honestly", "naive": "all weight on own miners",
+             "under_clip": "weight just under the consensus clip"}
+    for i, st in enumerate(("honest", "naive", "under_clip")):
+        sub = df.filter(pl.col("strategy") == st).sort("ring_stake")
+        x = sub["ring_stake"].to_list()
+        color = PALETTE[i]
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=sub["emission_hi"].to_list() + sub["emission_lo"].to_list()[::-1],
+                                 fill="toself", fillcolor=_rgba(color, 0.25), line={"width": 0},
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=x, y=sub["emission_mean"].to_list(), mode="lines+markers", name=names[st],
+                                 line={"color": color}))
     fig.add_vline(x=0.5, line_dash="dot", annotation_text="kappa = 0.5")
-    fig.update_layout(title="Yuma replication: a colluding minority cannot beat the consensus clip",
-                      xaxis_title="colluding validators' share of stake",
-                      yaxis_title="ring miners' incentive")
+    fig.update_layout(title="Yuma replication: the ring's share of emission (miners + validators)",
+                      xaxis_title="ring validators' share of stake", yaxis_title="ring's share of emission")
+    return fig
+
+
+def share_figure(shares: pl.DataFrame, *, reference: str = "acceptance_ratio") -> go.Figure:
+    """Share of the sampled assumption space where each arm beats ``reference``, per outcome, with
+    the seed-bootstrap interval (rows of :meth:`olkit.sim.sensitivity.SensitivityResult.shares`)."""
+    fig = go.Figure()
+    outcomes = shares["outcome"].unique(maintain_order=True).to_list()
+    for i, arm in enumerate(shares["arm"].unique(maintain_order=True).to_list()):
+        sub = shares.filter(pl.col("arm") == arm)
+        y = sub["share_won"].to_numpy()
+        fig.add_trace(go.Bar(x=sub["outcome"].to_list(), y=y.tolist(), name=arm,
+                             marker_color=PALETTE[(i + 1) % len(PALETTE)],
+                             error_y={"type": "data", "symmetric": False,
+                                      "array": (sub["hi"].to_numpy() - y).tolist(),
+                                      "arrayminus": (y - sub["lo"].to_numpy()).tolist()}))
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="half the space")
+    fig.update_layout(barmode="group", yaxis_range=[0, 1], xaxis={"categoryorder": "array", "categoryarray": outcomes},
+                      title=f"share of the assumption space where each rule beats {reference} (95% seed-bootstrap)",
+                      yaxis_title="share of sampled points won", legend_title_text="rule")
+    return fig
+
+
+def drivers_figure(drivers: pl.DataFrame) -> go.Figure:
+    """First-order sensitivity index of the paired difference per parameter (one bar group per outcome)."""
+    fig = go.Figure()
+    for i, outcome in enumerate(drivers["outcome"].unique(maintain_order=True).to_list()):
+        sub = drivers.filter(pl.col("outcome") == outcome).sort("param")
+        fig.add_trace(go.Bar(x=sub["param"].to_list(), y=sub["first_order"].to_list(), name=outcome,
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(barmode="group", title="what drives the difference: first-order Sobol index (binned)",
+                      yaxis_title="share of the difference's variance", legend_title_text="outcome")
     return fig

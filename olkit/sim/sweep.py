@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
@@ -64,6 +64,52 @@ def run_task(base: dict[str, Any], point_id: int, point: dict[str, Any], seed: i
     return df.with_columns(extra)
 
 
+def map_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], *, engine: str = "local",
+              workers: int | None = None, progress: bool = False, desc: str = "tasks") -> list[Any]:
+    """``[fn(*t) for t in tasks]``, in order, on the ``serial``, ``local`` (spawned processes, ``workers``
+    defaults to the CPU count, at most 2) or ``ray`` engine (a local ``ray.init(num_cpus=2)`` unless one
+    is running); ``fn`` must be a module-level function.  Used by sweeps, the sensitivity analysis
+    and the replications."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), desc=desc, leave=False)
+    out: list[Any] = []
+    if engine == "serial":
+        for t in tasks:
+            out.append(fn(*t))
+            if bar is not None:
+                bar.update()
+    elif engine == "local":
+        import multiprocessing as mp
+
+        n_workers = workers or min(2, os.cpu_count() or 1)
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, *t) for t in tasks]
+            for f in futures:
+                out.append(f.result())
+                if bar is not None:
+                    bar.update()
+    elif engine == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(num_cpus=workers or 2, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        remote = ray.remote(fn)
+        refs = [remote.remote(*t) for t in tasks]
+        for r in refs:
+            out.append(ray.get(r))
+            if bar is not None:
+                bar.update()
+    else:
+        raise InputError(f"unknown engine {engine!r}; use local, ray or serial", field="engine")
+    if bar is not None:
+        bar.close()
+    return out
+
+
 def sweep(base: SimConfig, points: list[dict[str, Any]] | None = None, *, seeds: int | Iterable[int] = 5,
           engine: Literal["local", "ray", "serial"] = "local", workers: int | None = None,
           progress: bool = False) -> pl.DataFrame:
@@ -83,46 +129,8 @@ def sweep(base: SimConfig, points: list[dict[str, Any]] | None = None, *, seeds:
         base.updated(**p)
     base_dict = base.model_dump()
     tasks = [(base_dict, i, p, s) for i, p in enumerate(points) for s in seed_list]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(tasks), desc=f"sweep ({engine})", leave=False)
-    frames: list[pl.DataFrame]
-    if engine == "serial":
-        frames = []
-        for t in tasks:
-            frames.append(run_task(*t))
-            if bar is not None:
-                bar.update()
-    elif engine == "local":
-        n_workers = workers or min(2, os.cpu_count() or 1)
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_task, *t) for t in tasks]
-            frames = []
-            for f in futures:
-                frames.append(f.result())
-                if bar is not None:
-                    bar.update()
-    elif engine == "ray":
-        import ray
-
-        if not ray.is_initialized():
-            ray.init(num_cpus=workers or 2, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
-        remote = ray.remote(run_task)
-        refs = [remote.remote(*t) for t in tasks]
-        frames = []
-        for r in refs:
-            frames.append(ray.get(r))
-            if bar is not None:
-                bar.update()
-    else:
-        raise InputError(f"unknown engine {engine!r}; use local, ray or serial", field="engine")
-    if bar is not None:
-        bar.close()
+    frames = map_tasks(run_task, tasks, engine=engine, workers=workers, progress=progress,
+                       desc=f"sweep ({engine})")
     return pl.concat(frames, how="diagonal_relaxed").sort(["point", "seed", "epoch"])
 
 
