@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from olkit.attribution.lm import Checkpoint, encode_frame, word_tokenizer
+from olkit.attribution.lm import Checkpoint, encode_frame, frame_texts, word_tokenizer
 
 #: LoRA parameter names of :class:`TaskLMModule`, in order (stacked tensors use the same keys)
 PARAMS = ("proj.lora_A.weight", "proj.lora_B.weight", "out.lora_A.weight", "out.lora_B.weight")
@@ -76,10 +76,7 @@ class TaskLM:
     @classmethod
     def fit(cls, *frames: pl.DataFrame, **kwargs) -> TaskLM:
         """Fit the word tokenizer on the frames' text and draw the frozen base from ``seed``."""
-        texts = []
-        for f in frames:
-            texts += f["instruction"].fill_null("").to_list() + f["response"].fill_null("").to_list()
-        lm = cls(tokenizer=word_tokenizer(texts), **kwargs)
+        lm = cls(tokenizer=word_tokenizer(frame_texts(*frames)), **kwargs)
         gen = torch.Generator().manual_seed(10_007 + lm.seed)
         d, v = lm.dim, len(lm.tokenizer)
         lm.base = {

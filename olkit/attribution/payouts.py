@@ -66,6 +66,19 @@ def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float = NEAR_DUP_
                          "cluster": rank[labels].astype(str)})
 
 
+def centered(attribution: Any) -> Any:
+    """Scores relative to the average training item, per eval item (``s_ij - mean_i s_ij``).
+
+    What every item does in common (learning the answer format, the end-of-sequence token) is
+    nobody's contribution in particular: spam "helps" there as much as a good answer.  Paying only
+    the part above the average item keeps that common mode out of the payouts.
+    """
+    from dataclasses import replace
+
+    scores = np.asarray(attribution.scores, dtype=np.float64)
+    return replace(attribution, scores=scores - scores.mean(axis=0, keepdims=True))
+
+
 def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_frame: pl.DataFrame, budget: float,
                         policy: Any = None, *, reputation: Any = None, method: str | None = None,
                         attribution: Any = None) -> pl.DataFrame:
@@ -75,7 +88,8 @@ def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_fra
     restricted to its manifest's ``submission_ids``), a
     :class:`~olkit.attribution.base.ModelContext`, or ``None`` for model-free methods.  The method
     is ``method``, else ``policy.rewards.params["method"]``, else :data:`DEFAULT_PAYOUT_METHOD`;
-    pass a ready ``attribution`` to skip attributing.  Returns one row per contributor:
+    pass a ready ``attribution`` to skip attributing.  Scores are :func:`centered` first
+    (``policy.rewards.params["center"] = False`` pays raw scores).  Returns one row per contributor:
     ``contributor_id, amount, share, value, reputation, gated, n_items, n_credited`` (``amount``
     sums exactly to ``budget`` unless nothing had positive value; ``value`` is the credited
     attribution value before reputation; ``gated``: inside the noise band, paid nothing).
@@ -101,6 +115,8 @@ def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_fra
         ctx, train_frame = load_context(ctx_or_adapter, train=train_frame)
     if attribution is None:
         attribution = make_method(name).attribute(ctx, train_frame, eval_frame)
+    if params.get("center", True):
+        attribution = centered(attribution)
     clusters = near_duplicate_clusters(train_frame, threshold=float(params.get("near_dup_threshold",
                                                                                NEAR_DUP_THRESHOLD)))
     pay = allocate(budget, attribution, reputation, policy, clusters=clusters)
