@@ -20,7 +20,7 @@ from olkit.errors import InputError
 from olkit.kit import gini  # noqa: F401  (re-exported)
 
 __all__ = [
-    "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget", "check_payees",
+    "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "check_payees", "credited_items", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget",
     "split_by_acceptance", "split_by_quality", "split_by_reputation",
 ]
 
@@ -213,8 +213,8 @@ def budget_schedule(epochs: int, base: float, *, schedule: str = "constant", gro
 ALLOCATION_RULES = ("attribution", "acceptance")
 
 
-def _item_scores(attribution) -> pl.DataFrame:
-    """One row per training item (``submission_id, contributor_id, content_hash, score``)."""
+def _item_scores(attribution, clusters=None) -> pl.DataFrame:
+    """One row per training item (``submission_id, contributor_id, content_hash, cluster, score``)."""
     import polars as pl
 
     if hasattr(attribution, "item_scores") and hasattr(attribution, "train_ids"):
@@ -248,12 +248,24 @@ def _item_scores(attribution) -> pl.DataFrame:
         frame = frame.with_row_index("submission_id").with_columns(pl.col("submission_id").cast(pl.String))
     if "created_at" in frame.columns:
         frame = frame.sort("created_at", maintain_order=True, nulls_last=True)
-    keys = ["submission_id", "contributor_id"] + (["content_hash"] if "content_hash" in frame.columns else [])
+    keys = ["submission_id", "contributor_id"] + [c for c in ("content_hash", "cluster") if c in frame.columns]
     # a long (item x eval) frame: total score per item
     frame = frame.group_by(keys, maintain_order=True).agg(pl.col("score").cast(pl.Float64).sum())
     if "content_hash" not in frame.columns:
         frame = frame.with_columns(pl.col("submission_id").alias("content_hash"))
-    return frame.with_columns(pl.col("content_hash").fill_null(pl.col("submission_id")))
+    frame = frame.with_columns(pl.col("content_hash").fill_null(pl.col("submission_id")))
+    if clusters is not None:
+        if isinstance(clusters, dict):
+            clusters = pl.DataFrame({"submission_id": list(clusters), "cluster": [str(v) for v in clusters.values()]})
+        if not isinstance(clusters, pl.DataFrame) or not {"submission_id", "cluster"} <= set(clusters.columns):
+            raise InputError("clusters must be a dict or a frame with submission_id and cluster columns",
+                             field="clusters")
+        frame = frame.drop("cluster", strict=False).join(
+            clusters.select("submission_id", pl.col("cluster").cast(pl.String)).unique("submission_id"),
+            on="submission_id", how="left", maintain_order="left")
+    if "cluster" not in frame.columns:
+        frame = frame.with_columns(pl.col("content_hash").alias("cluster"))
+    return frame.with_columns(pl.col("cluster").cast(pl.String).fill_null(pl.col("content_hash")))
 
 
 def check_payees(ids: pl.Series, what: str = "payouts") -> None:
@@ -274,26 +286,33 @@ def check_payees(ids: pl.Series, what: str = "payouts") -> None:
                          row=row, field="contributor_id")
 
 
-def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.DataFrame:
+def allocate(budget: float, attribution, reputation=None, policy=None, *, clusters=None) -> pl.DataFrame:
     """Split ``budget`` among contributors by what their (unique) data did for the model.
 
     1. each training item's value is its total attribution score over the eval set, clipped at zero
        (harmful data earns nothing; it is not charged either);
-    2. **duplicates earn once**: items with the same ``content_hash`` form one group whose value is
-       the group's best item; it is credited to the first copy (``params.duplicates="first"``, the
-       default: the earliest submission by ``created_at`` when given, else in the given order,
-       which for an :class:`~olkit.attribution.base.Attribution` is training order) or split
-       equally among the copies
-       (``"split"``);
-    3. a contributor's weight is the sum of their credited values times their reputation
-       (``reputation``: frame with ``contributor_id`` and ``reputation``/``standing``/``score``
-       in ``[0, 1]``; contributors missing from it get ``params.default_reputation``, 0.5);
-    4. payouts are :func:`split_budget` of the weights (``params.unit`` rounds to a unit).
+    2. **copies earn once**: items of one *cluster* form one group whose value is the group's best
+       item; it is credited to the first copy (``params.duplicates="first"``, the default: the
+       earliest submission by ``created_at`` when given, else in the given order, which for an
+       :class:`~olkit.attribution.base.Attribution` is training order) or split equally among the
+       copies (``"split"``).  A cluster is ``clusters[submission_id]`` (a dict, or a frame with
+       ``submission_id`` and ``cluster``; e.g. near-duplicate clusters from
+       :func:`olkit.attribution.payouts.near_duplicate_clusters`), else a ``cluster`` column of the
+       attribution frame, else the ``content_hash`` (exact copies);
+    3. **noise gate**: a contributor whose credited value is below ``rewards.noise_gate`` of the
+       total credited value is inside the attribution noise band and gets weight 0 (the largest
+       contributor is never gated);
+    4. a contributor's weight is their credited value times their reputation (``reputation``: frame
+       with ``contributor_id`` and ``reputation``/``standing``/``score`` in ``[0, 1]``); identities
+       missing from it get the **newcomer prior** ``rewards.newcomer_prior`` (``params.default_reputation``
+       for older policies), by default the lowest standing of the known contributors, so a fresh
+       identity never starts above anyone;
+    5. payouts are :func:`split_budget` of the weights (``params.unit`` rounds to a unit).
 
-    The weight is *linear* in a contributor's items, so splitting one contributor into sybils with
-    no better reputation never raises their total; payouts are non-negative and sum to ``budget``
-    whenever any item has positive value (otherwise nothing is paid).  ``policy.rewards.rule``
-    ``"acceptance"`` values every unique item at 1 instead of by attribution.
+    The weight is *linear* in a contributor's credited items, so splitting one contributor into
+    sybils with no better reputation never raises their total; payouts are non-negative and sum to
+    ``budget`` whenever any item has positive value (otherwise nothing is paid).
+    ``policy.rewards.rule`` ``"acceptance"`` values every unique item at 1 instead of by attribution.
 
     Example
     -------
@@ -305,20 +324,60 @@ def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.Dat
     """
     import polars as pl
 
-    rewards = getattr(policy, "rewards", policy)
+    from olkit.rewards_config import RewardPolicy
+
+    rewards = getattr(policy, "rewards", policy) if policy is not None else RewardPolicy()
     rule = getattr(rewards, "rule", "attribution")
     params = dict(getattr(rewards, "params", {}) or {})
     if rule not in ALLOCATION_RULES:
         raise InputError(f"unknown reward rule {rule!r}; allocate() supports {', '.join(ALLOCATION_RULES)}",
                          field="rewards.rule")
+    gate = float(getattr(rewards, "noise_gate", 0.0) or 0.0)
+    items = credited_items(attribution, policy, clusters=clusters)
+    per = (items.group_by("contributor_id", maintain_order=True)
+           .agg(pl.col("score").sum(), pl.col("credited").sum().alias("value"), pl.len().alias("n_items"),
+                (pl.col("credited") > 0).sum().alias("n_credited")))
+    total_value = float(per["value"].sum())
+    gated = (pl.col("value") < gate * total_value) & (pl.col("value") < pl.col("value").max())
+    per = per.with_columns(gated.alias("gated"))
+    if reputation is not None:
+        rep = _reputation_frame(reputation)
+        prior = getattr(rewards, "newcomer_prior", None)
+        if prior is None:
+            prior = params.get("default_reputation")
+        if prior is None:
+            prior = float(rep["reputation"].min()) if rep.height else 1.0
+        per = per.join(rep, on="contributor_id", how="left").with_columns(
+            pl.col("reputation").fill_null(float(prior)))
+    else:
+        per = per.with_columns(pl.lit(1.0).alias("reputation"))
+    per = per.with_columns(pl.when(pl.col("gated")).then(0.0)
+                           .otherwise(pl.col("value") * pl.col("reputation").clip(0.0, 1.0)).alias("weight"))
+    unit = params.get("unit")
+    pay = split_budget(float(budget), per["weight"].to_numpy(), unit=float(unit) if unit else None)
+    total = float(pay.sum())
+    return (per.with_columns(pl.Series("payout", pay),
+                             pl.Series("share", pay / total if total > 0 else np.zeros_like(pay)))
+            .sort(["payout", "contributor_id"], descending=[True, False]))
+
+
+def credited_items(attribution, policy=None, *, clusters=None) -> pl.DataFrame:
+    """Steps 1-2 of :func:`allocate` per training item: ``value`` (clipped score), ``cluster``,
+    ``copies`` and ``credited`` (what the item earns for its contributor before gate and reputation).
+    """
+    import polars as pl
+
+    rewards = getattr(policy, "rewards", policy)
+    rule = getattr(rewards, "rule", "attribution")
+    params = dict(getattr(rewards, "params", {}) or {})
     duplicates = params.get("duplicates", "first")
     if duplicates not in ("first", "split"):
         raise InputError(f"rewards.params.duplicates must be 'first' or 'split', not {duplicates!r}",
                          field="rewards.params.duplicates")
-    items = _item_scores(attribution).with_row_index("_order")
+    items = _item_scores(attribution, clusters).with_row_index("_order")
     value = pl.lit(1.0) if rule == "acceptance" else pl.col("score").clip(lower_bound=0.0)
     items = items.with_columns(value.alias("value"))
-    grp = pl.col("content_hash")
+    grp = pl.col("cluster")
     items = items.with_columns(
         pl.col("value").max().over(grp).alias("group_value"),
         pl.len().over(grp).alias("copies"),
@@ -326,24 +385,7 @@ def allocate(budget: float, attribution, reputation=None, policy=None) -> pl.Dat
     )
     credited = (pl.col("group_value") / pl.col("copies")) if duplicates == "split" else \
         pl.when(pl.col("first_copy")).then(pl.col("group_value")).otherwise(0.0)
-    items = items.with_columns(credited.alias("credited"))
-    per = (items.group_by("contributor_id", maintain_order=True)
-           .agg(pl.col("score").sum(), pl.col("credited").sum().alias("value"), pl.len().alias("n_items"),
-                (pl.col("credited") > 0).sum().alias("n_credited")))
-    default_rep = float(params.get("default_reputation", 0.5))
-    if reputation is not None:
-        rep = _reputation_frame(reputation)
-        per = per.join(rep, on="contributor_id", how="left").with_columns(
-            pl.col("reputation").fill_null(default_rep))
-    else:
-        per = per.with_columns(pl.lit(1.0).alias("reputation"))
-    per = per.with_columns((pl.col("value") * pl.col("reputation").clip(0.0, 1.0)).alias("weight"))
-    unit = params.get("unit")
-    pay = split_budget(float(budget), per["weight"].to_numpy(), unit=float(unit) if unit else None)
-    total = float(pay.sum())
-    return (per.with_columns(pl.Series("payout", pay),
-                             pl.Series("share", pay / total if total > 0 else np.zeros_like(pay)))
-            .sort(["payout", "contributor_id"], descending=[True, False]))
+    return items.with_columns(credited.alias("credited"))
 
 
 def _reputation_frame(reputation) -> pl.DataFrame:

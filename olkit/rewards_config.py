@@ -26,6 +26,12 @@ class RewardPolicy(Section):
     schedule: Literal["constant", "gravity"] = "constant"
     growth_rate: float = Field(0.02, ge=0, le=1)
     budget_cap: float | None = Field(None, gt=0)
+    #: standing of an identity with no history when payouts are weighted by reputation; ``None``:
+    #: the lowest standing among the existing contributors (a fresh identity never outranks anyone)
+    newcomer_prior: float | None = Field(None, ge=0, le=1)
+    #: a contributor whose attributed value is below this fraction of the total value is inside the
+    #: retraining noise band and is paid nothing for it (``benchmarks/attribution_bench.py`` measures it)
+    noise_gate: float = Field(0.02, ge=0, lt=1)
 
 
 class TrainingSelection(Section):

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent / "olkit"
 #: the ledger is the bottom of the house: it may import shared helpers, never a stage
 STAGES = ("olkit.ingest", "olkit.filters", "olkit.reputation", "olkit.sim", "olkit.train",

@@ -9,11 +9,14 @@ matrix with ids; positive = the item lowers the eval loss):
 ``datainf``        DataInf closed-form influence per LoRA layer
 ``trak``           TRAK-style random projection of gradients (memory independent of parameters)
 ``knn_shapley``    exact KNN-Shapley on MiniLM embeddings (model-free baseline)
+``tfidf``/``bm25`` TF-IDF cosine / Okapi BM25 text similarity (model-free baselines)
 ``span``           longest exact spans of an output found in the training data (suffix array)
 =================  ===============================================================================
 
 :mod:`olkit.attribution.evaluate` measures them against retraining (LDS, leave-contributor-out
-correlation, bad-data AUC, seconds); :func:`olkit.rewards.allocate` turns scores into payouts.
+correlation, bad-data AUC, seconds); :mod:`olkit.attribution.contributors` against exact contributor
+Shapley values.  :func:`contributor_payouts` (``olkit.attribution.payouts``) is the payout entry
+point: adapter + training rows -> one payout per contributor (via :func:`olkit.rewards.allocate`).
 
 Example
 -------
@@ -37,6 +40,8 @@ _EXPORTS = {
     "TracIn": "methods", "make_method": "methods",
     "SpanIndex": "spans", "SpanMatch": "spans",
     "make_task": "task",
+    "contributor_payouts": "payouts", "near_duplicate_clusters": "payouts", "DEFAULT_PAYOUT_METHOD": "payouts",
+    "TextSimilarity": "methods", "TaskLM": "fastlm", "train_many": "fastlm",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -4,8 +4,10 @@
 ``vmap(grad(functional_call(...)))``: the base model's weights are shared, only the (small) LoRA
 tensors are differentiated.  Gradients come back grouped by LoRA module (``lora_A`` and ``lora_B``
 of one projection form one block), which is the granularity DataInf needs.  Models where
-``vmap`` cannot trace the forward (quantized kernels, for instance) fall back to a loop of
-:func:`torch.autograd.grad` calls with identical results.
+``vmap`` cannot trace the forward (quantized kernels, for instance) are served by
+:func:`hooked_grads` instead: one batched backward, per-example gradients of each LoRA ``Linear``
+from its captured inputs and output gradients (outer products summed over tokens) -- the same
+values as a loop of :func:`torch.autograd.grad` calls, one per row, at a fraction of the cost.
 
 :class:`Projector` implements the TRAK-style random projection block by block: the Rademacher
 matrix of each block is regenerated from a seed, so memory is ``O(block size x k)`` and never
@@ -67,17 +69,33 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
 
 
 def per_example_grads(model, batch: Batch, *, chunk: int = 16, state: dict[str, torch.Tensor] | None = None,
-                      use_vmap: bool = True) -> GradBlocks:
+                      use_vmap: bool = True, method: str = "auto") -> GradBlocks:
     """Gradients of each row's mean response-token loss w.r.t. the LoRA parameters.
 
     ``state`` (optional) loads a checkpoint's LoRA tensors first (TracIn).  Returns
-    :class:`GradBlocks` grouped by LoRA module.
+    :class:`GradBlocks` grouped by LoRA module.  ``method``: ``"hooks"`` (one batched backward;
+    per-example gradients of every LoRA ``Linear`` from its captured inputs and output gradients,
+    see :func:`hooked_grads`; works on 4-bit bases), ``"vmap"`` (``torch.func``), ``"loop"`` (one
+    backward per row, the reference) or ``"auto"`` (hooks when every trainable parameter is a
+    LoRA ``Linear`` weight, else vmap with the loop as fallback).
     """
     if state is not None:
         load_lora_state(model, state)
     model.eval()
     trainable, frozen = _split_params(model)
     names = list(trainable)
+    if method not in ("auto", "hooks", "vmap", "loop"):
+        raise ValueError(f"method must be auto, hooks, vmap or loop, not {method!r}")
+    linears = _linear_params(model, names)
+    if method == "hooks" or (method == "auto" and linears is not None):
+        if linears is None:
+            raise ValueError("hooks need every trainable parameter to be the weight of an nn.Linear")
+        if len(batch) == 0:
+            return group_blocks({n: torch.zeros(0, trainable[n].numel()) for n in names})
+        parts = [hooked_grads(model, batch.index(sl), linears) for sl in _chunks(len(batch), chunk)]
+        return group_blocks({n: torch.cat([p[n] for p in parts]) for n in names})
+    if method == "loop":
+        use_vmap = False
 
     def loss_one(params, ids, mask, labels):
         # Rows are right-padded and padding carries no label, so under causal attention the mask
@@ -106,6 +124,58 @@ def per_example_grads(model, batch: Batch, *, chunk: int = 16, state: dict[str, 
         for n in names:
             per_param[n].append(grads[n].detach().reshape(len(b), -1).float())
     return group_blocks({n: torch.cat(v) for n, v in per_param.items()})
+
+
+def _linear_params(model, names: list[str]) -> dict[str, torch.nn.Linear] | None:
+    """``{param name: Linear}`` when every trainable parameter is the (bias-free) weight of a Linear."""
+    mods = dict(model.named_modules())
+    out = {}
+    for n in names:
+        owner, _, leaf = n.rpartition(".")
+        mod = mods.get(owner)
+        if leaf != "weight" or not isinstance(mod, torch.nn.Linear) or mod.bias is not None:
+            return None
+        out[n] = mod
+    return out
+
+
+def hooked_grads(model, b: Batch, linears: dict[str, torch.nn.Linear]) -> dict[str, torch.Tensor]:
+    """Per-example weight gradients of ``linears`` from one backward pass over the whole batch.
+
+    For ``y = x W^T`` the gradient of row ``r``'s loss is ``sum_t dL_r/dy[r, t] (x) x[r, t]``, and
+    because rows never interact (right padding, causal attention; padding carries no label) the
+    output gradient of the *summed* loss at row ``r`` is exactly ``dL_r/dy[r]``.  Forward hooks keep
+    each LoRA ``Linear``'s input and register a tensor hook on its output; one ``backward`` of
+    ``sum_r L_r`` then yields every row's gradient as an ``einsum`` of the two, instead of one
+    backward per row.  Returns ``{name: (rows, out, in)}`` float32 tensors.
+    """
+    inputs: dict[str, torch.Tensor] = {}
+    grads: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def fwd(name):
+        def hook(module, args, output):
+            inputs[name] = args[0].detach()
+            output.register_hook(lambda g: grads.__setitem__(name, g.detach()))
+        return hook
+
+    for name, mod in linears.items():
+        handles.append(mod.register_forward_hook(fwd(name)))
+    try:
+        with torch.enable_grad():
+            logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits
+            token_losses(logits, b.labels).sum().backward(inputs=[m.weight for m in linears.values()])
+    finally:
+        for h in handles:
+            h.remove()
+        for m in linears.values():
+            m.weight.grad = None
+    out = {}
+    for name in linears:
+        x, g = inputs[name].float(), grads[name].float()
+        x, g = x.reshape(len(b), -1, x.shape[-1]), g.reshape(len(b), -1, g.shape[-1])
+        out[name] = torch.einsum("bto,bti->boi", g, x).reshape(len(b), -1)
+    return out
 
 
 def group_blocks(per_param: dict[str, torch.Tensor]) -> GradBlocks:

@@ -261,6 +261,14 @@ def word_tokenizer(texts: Sequence[str]):
                                    eos_token="<eos>")
 
 
+def frame_texts(*frames: pl.DataFrame) -> list[str]:
+    """Every instruction and response of ``frames`` (what a word tokenizer is fitted on)."""
+    texts: list[str] = []
+    for f in frames:
+        texts += f["instruction"].fill_null("").to_list() + f["response"].fill_null("").to_list()
+    return texts
+
+
 @dataclass
 class TinyLM:
     """A tiny randomly initialised Llama (+ word tokenizer) for cheap, repeatable retraining.
@@ -286,10 +294,7 @@ class TinyLM:
 
     @classmethod
     def fit_tokenizer(cls, *frames: pl.DataFrame, **kwargs) -> TinyLM:
-        texts = []
-        for f in frames:
-            texts += f["instruction"].fill_null("").to_list() + f["response"].fill_null("").to_list()
-        return cls(tokenizer=word_tokenizer(texts), **kwargs)
+        return cls(tokenizer=word_tokenizer(frame_texts(*frames)), **kwargs)
 
     def base_model(self):
         from transformers import LlamaConfig, LlamaForCausalLM

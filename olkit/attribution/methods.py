@@ -60,8 +60,8 @@ class TracIn(Method):
     ``max_checkpoints`` keeps that many evenly spaced checkpoints (cost is linear in it).  With no
     checkpoints it reduces to gradient similarity at the final adapter.  ``adam=True`` multiplies the
     training gradient by the checkpoint's Adam preconditioner ``1/(sqrt(v_hat)+eps)`` -- the direction
-    an Adam step actually takes (LESS, Xia et al. 2024); checkpoints without optimizer state fall
-    back to plain gradients.
+    an Adam step actually takes (LESS, Xia et al. 2024); an adapter without optimizer state at any
+    checkpoint is refused (:class:`~olkit.errors.OlkitError`), never silently scored as plain TracIn.
     """
 
     name = "tracin"
@@ -79,7 +79,13 @@ class TracIn(Method):
             from olkit.attribution.lm import Checkpoint
 
             cks = [Checkpoint(0, 1.0, final)]
-        if self.adam and any(ck.precond is not None for ck in cks):
+        if self.adam:
+            if not any(ck.precond is not None for ck in cks):
+                from olkit.errors import OlkitError
+
+                raise OlkitError("tracin_adam needs Adam's second moments at the checkpoints and this "
+                                 "adapter has none (train with an Adam optimizer and checkpoints that "
+                                 "save its state, or use method 'tracin')")
             # Adam steps only exist after the first update: use checkpoints with optimizer state
             cks = [ck for ck in cks if ck.precond is not None]
         if len(cks) > self.max_checkpoints:
@@ -253,6 +259,58 @@ def knn_shapley_values(similarity: np.ndarray, utility: np.ndarray, k: int) -> n
     return out
 
 
+class TextSimilarity(Method):
+    """Model-free text baseline: TF-IDF cosine (``tfidf``) or Okapi BM25 (``bm25``) of each eval item
+    against each training item (instruction + response), IDF fitted on the training rows.
+
+    Scores are centred per eval item (minus the mean over training items), so an item that matches
+    nothing in particular (spam) scores below zero, like harmful data under the gradient methods.
+
+    Example
+    -------
+    >>> import polars as pl
+    >>> tr = pl.DataFrame({"submission_id": ["a", "b"], "contributor_id": ["x", "y"],
+    ...                    "instruction": ["Boil eggs?", "Tune harp?"], "response": ["Boil them.", "Tune it."]})
+    >>> ev = pl.DataFrame({"instruction": ["Boil eggs?"], "response": ["Boil them."]})
+    >>> TextSimilarity("tfidf").attribute(None, tr, ev).scores[:, 0].argmax()
+    np.int64(0)
+    """
+
+    needs_model = False
+
+    def __init__(self, kind: str = "tfidf", *, k1: float = 1.5, b: float = 0.75) -> None:
+        if kind not in ("tfidf", "bm25"):
+            raise ValueError(f"kind must be 'tfidf' or 'bm25', not {kind!r}")
+        self.kind, self.k1, self.b = kind, k1, b
+        self.name = kind
+
+    def _scores(self, ctx, train, eval):
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+        def text(f):
+            return (f["instruction"].fill_null("") + " " + f["response"].fill_null("")).to_list()
+
+        pattern = r"(?u)\b\w+\b"
+        if self.kind == "tfidf":
+            vec = TfidfVectorizer(token_pattern=pattern, sublinear_tf=True).fit(text(train))
+            s = (vec.transform(text(train)) @ vec.transform(text(eval)).T).toarray()
+        else:
+            vec = CountVectorizer(token_pattern=pattern).fit(text(train))
+            tf = vec.transform(text(train)).tocsr().astype(np.float64)
+            q = (vec.transform(text(eval)) > 0).astype(np.float64)
+            n = tf.shape[0]
+            df = np.asarray((tf > 0).sum(0)).ravel()
+            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            dl = np.asarray(tf.sum(1)).ravel()
+            norm = self.k1 * (1 - self.b + self.b * dl / max(dl.mean(), 1e-12))
+            tf = tf.tocoo()
+            w = tf.data * (self.k1 + 1) / (tf.data + norm[tf.row]) * idf[tf.col]
+            from scipy.sparse import csr_matrix
+
+            s = (csr_matrix((w, (tf.row, tf.col)), shape=tf.shape) @ q.T).toarray()
+        return s - s.mean(axis=0, keepdims=True), {}
+
+
 METHODS: dict[str, type[Method]] = {
     cls.name: cls for cls in (GradientSimilarity, TracIn, DataInf, TRAK, KNNShapley)
 }
@@ -265,11 +323,13 @@ def make_method(name: str, **params) -> Method:
         return GradientSimilarity(normalize=True, **params)
     if name == "tracin_adam":
         return TracIn(adam=True, **params)
+    if name in ("tfidf", "bm25"):
+        return TextSimilarity(name, **params)
     if name == "span":
         from olkit.attribution.spans import SpanMatch
 
         return SpanMatch(**params)
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}; choose from "
-                         f"{', '.join([*METHODS, 'gradsim_cos', 'tracin_adam', 'span'])}")
+                         f"{', '.join([*METHODS, 'gradsim_cos', 'tracin_adam', 'tfidf', 'bm25', 'span'])}")
     return METHODS[name](**params)

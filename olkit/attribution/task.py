@@ -24,6 +24,8 @@ Example
 ['submission_id', 'contributor_id', 'instruction', 'response']
 >>> set(task.train["label"]) <= {"genuine", "spam", "wrong_answer", "duplicate"}
 True
+>>> sorted(set(make_task(n_contributors=3, canaries=True, seed=0).train["contributor_id"]))[:3]
+['c000', 'c001', 'c002']
 """
 
 from __future__ import annotations
@@ -131,6 +133,9 @@ def make_task(
     wrong_fraction: float = 0.1,
     n_duplicates: int = 0,
     topics: tuple[str, ...] | None = None,
+    styles: bool = True,
+    canaries: bool = False,
+    redundant: bool = False,
     datanet: str = "attribution-task",
     seed: int = 0,
 ) -> AttributionTask:
@@ -139,18 +144,33 @@ def make_task(
     Each contributor draws a main topic (70 % of their items) and a side topic; a fraction of all
     items is replaced by spam and wrong answers; ``n_duplicates`` extra rows copy random genuine
     items under a ``copycat-*`` contributor.  The eval set is drawn from the same topics.
+
+    Variants: ``styles=False`` writes every response (train and eval) in the first style (no
+    style trick); ``redundant=True`` makes contributor ``c001`` overlap ``c000`` (same main topic,
+    and half of its items are copies or paraphrases of ``c000``'s); ``canaries=True`` adds three
+    planted contributors (label in brackets): ``canary-spam`` (only spam, ``spam``),
+    ``canary-sole`` (the only contributor of a topic that a quarter of the eval set asks about,
+    ``genuine``) and ``canary-copy`` (one-word variants of ``c000``'s items, ``near_copy``).
     """
     if n_contributors < 1 or items_per_contributor < 1 or n_eval < 1:
         raise ValueError("n_contributors, items_per_contributor and n_eval must be >= 1")
     rng = np.random.default_rng(seed)
     names = list(topics or TOPICS)
+    sole = names.pop() if canaries and len(names) > 2 else None
     rows = []
     for c in range(n_contributors):
         main, side = rng.choice(len(names), size=2, replace=len(names) < 2)
-        style = int(rng.integers(2))
-        for _ in range(items_per_contributor):
+        style = int(rng.integers(2)) if styles else 0
+        if redundant and c == 1:
+            main = names.index(rows[0]["topic"])
+        for k in range(items_per_contributor):
+            if redundant and c == 1 and k % 2 == 0:
+                src = rows[k % items_per_contributor]
+                resp = src["response"] if k % 4 == 0 else _paraphrase(rng, src, styles)
+                rows.append({**src, "contributor_id": "c001", "response": resp, "label": "redundant"})
+                continue
             topic = names[main] if rng.random() < 0.7 else names[side]
-            s = style if rng.random() < 0.8 else 1 - style
+            s = (style if rng.random() < 0.8 else 1 - style) if styles else 0
             inst, resp = _fill(rng, topic, s)
             rows.append({"contributor_id": f"c{c:03d}", "instruction": inst, "response": resp,
                          "topic": topic, "style": s, "label": "genuine"})
@@ -169,17 +189,65 @@ def make_task(
     for d in range(n_duplicates):
         src = genuine[int(rng.integers(len(genuine)))]
         rows.append({**src, "contributor_id": f"copycat-{d % 3}", "label": "duplicate"})
+    if canaries:
+        rows += _canaries(rng, rows, items_per_contributor, sole, styles)
     train = _frame(rows, datanet)
     eval_rows = []
     for _ in range(n_eval):
-        topic = names[int(rng.integers(len(names)))]
-        s = int(rng.integers(2))
+        if sole is not None and rng.random() < 0.25:
+            topic = sole
+        else:
+            topic = names[int(rng.integers(len(names)))]
+        s = int(rng.integers(2)) if styles else 0
         inst, resp = _fill(rng, topic, s)
         eval_rows.append({"contributor_id": "eval", "instruction": inst, "response": resp,
                           "topic": topic, "style": s, "label": "genuine"})
     ev = _frame(eval_rows, datanet).rename({"submission_id": "eval_id"}).drop("contributor_id")
     ev = ev.with_columns(pl.format("e{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(4)).alias("eval_id"))
     return AttributionTask(train=train, eval=ev, seed=seed)
+
+
+FILLERS = ("really", "indeed", "usually", "simply", "just", "always")
+
+
+def near_copy(rng: np.random.Generator, text: str) -> str:
+    """``text`` with one filler word inserted at a random word boundary (a one-word variant)."""
+    words = text.split()
+    i = int(rng.integers(1, max(2, len(words))))
+    return " ".join(words[:i] + [FILLERS[int(rng.integers(len(FILLERS)))]] + words[i:])
+
+
+def _paraphrase(rng: np.random.Generator, src: dict, styles: bool) -> str:
+    """The same facts in the other style (or a one-word variant when styles are off)."""
+    if not styles or src["label"] != "genuine":
+        return near_copy(rng, src["response"])
+    inst, resp, slots = TOPICS[src["topic"]]
+    # recover the slot values from the instruction+response by matching each slot's options
+    text = src["instruction"] + " " + src["response"]
+    values = {k: next((o for o in opts if o.lower() in text.lower()), opts[0]) for k, opts in slots.items()}
+    other = (resp if src["style"] == 1 else STYLES[src["topic"]]).format(**values)
+    return other[0].upper() + other[1:]
+
+
+def _canaries(rng: np.random.Generator, rows: list[dict], k: int, sole: str | None, styles: bool) -> list[dict]:
+    out = []
+    for _ in range(k):
+        words = rng.choice(SPAM_WORDS, size=int(rng.integers(8, 14)))
+        topic = rows[int(rng.integers(len(rows)))]["topic"]
+        inst, _ = _fill(rng, topic)
+        out.append({"contributor_id": "canary-spam", "instruction": inst, "response": " ".join(words) + "!",
+                    "topic": topic, "style": 0, "label": "spam"})
+    if sole is not None:
+        for _ in range(k):
+            s = int(rng.integers(2)) if styles else 0
+            inst, resp = _fill(rng, sole, s)
+            out.append({"contributor_id": "canary-sole", "instruction": inst, "response": resp,
+                        "topic": sole, "style": s, "label": "genuine"})
+    victim = [r for r in rows if r["contributor_id"] == "c000"] or rows[:k]
+    for r in victim[:k]:
+        out.append({**r, "contributor_id": "canary-copy", "response": near_copy(rng, r["response"]),
+                    "label": "near_copy"})
+    return out
 
 
 def _frame(rows: list[dict], datanet: str) -> pl.DataFrame:
