@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "olkit.attribution.cli",  # attribute, reward
     "olkit.policy_cli",  # policy validate|diff
     "olkit.tour",  # tour, lab
+    "olkit.economy.cli",  # run
 )
 
 

@@ -506,6 +506,29 @@ class Store:
                              event_payload=self._digest("payouts", run_id))
         return run_id
 
+    def add_reputation(self, frame: pl.DataFrame, run_id: str | None = None, policy: Any = None) -> str:
+        """Record one reputation run: ``contributor_id, reputation`` as chained ``reputation`` events.
+
+        One event per contributor (``subject`` = contributor, payload ``{"reputation": r}``) plus
+        the run, in one transaction; returns the run id.
+        """
+        run_id = run_id or self.new_run_id("reputation")
+        for col in ("contributor_id", "reputation"):
+            if col not in frame.columns:
+                raise InputError(f"reputation needs a {col!r} column", field=col)
+        rep = frame["reputation"].cast(pl.Float64)
+        if rep.null_count() or not rep.is_finite().all():
+            raise InputError("reputation must be a finite number for every contributor", field="reputation")
+        policy_hash, _ = _policy_parts(policy)
+        events = [{"kind": "reputation", "subject": str(c), "run_id": run_id,
+                   "payload": json.dumps({"reputation": float(r), "policy_hash": policy_hash}, sort_keys=True)}
+                  for c, r in zip(frame["contributor_id"].to_list(), rep.to_list(), strict=True)]
+        with self.transaction():
+            self.append_events(events)
+            self._finish_run(run_id, "reputation", started_at=_now(), params={}, policy=policy,
+                             stats={"contributors": frame.height}, event_payload={"contributors": frame.height})
+        return run_id
+
     # -- integrity ------------------------------------------------------------------------
     def verify(self, *, max_problems: int = 20) -> VerifyReport:
         """Check the event chain, every submission's hashes and the per-run digests.
