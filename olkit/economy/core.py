@@ -242,19 +242,16 @@ class _Economy:
         return budget / self.expected_items if budget > 0 else 1.0 / self.expected_items
 
     def paid_items(self, t: int) -> pl.DataFrame | None:
-        """Texts of items paid in earlier rounds (what copycats copy)."""
+        """Texts of the items paid in rounds before ``t`` (what copycats copy)."""
         if t == 0:
             return None
-        pays = self.store.table("payouts").filter(pl.col("run_id").str.starts_with(self.econ + "-r")
-                                                  & (pl.col("amount") > 0))
-        if pays.height == 0:
+        paid = pl.concat([self._item_payouts(self.run_id(k, "reward")) for k in range(t)])
+        paid = paid.filter(pl.col("payout") > 0).select("submission_id").unique()
+        if paid.height == 0:
             return None
-        adapters = self.store.table("adapters").filter(pl.col("run_id").str.starts_with(self.econ + "-r"))
-        ids = adapters.select(pl.col("submission_ids").explode().alias("submission_id")).unique()
         subs = self.store.submissions(columns=["submission_id", "contributor_id", "instruction", "response",
                                                "license"])
-        return (subs.join(ids, on="submission_id").join(pays.select("contributor_id").unique(), on="contributor_id")
-                .sort("submission_id"))
+        return subs.join(paid, on="submission_id").sort("submission_id")
 
     # -- one round --------------------------------------------------------------------------------------
     def round(self, t: int, state: AgentState, *, on_stage: Callable[[int, str], None] | None) -> AgentState:
@@ -433,7 +430,7 @@ class _Economy:
         run_id = self.run_id(t, "reward")
         empty = pl.DataFrame(schema={"submission_id": pl.String, "payout": pl.Float64})
         if self._has_run(run_id):
-            return self._item_payouts(run_id, trained)
+            return self._item_payouts(run_id)
         if adapter is None or trained.height == 0:
             return empty
         paid = pay_round(adapter, trained, self.pool.eval, budget, self.policy, reputation=reputation)
@@ -446,7 +443,7 @@ class _Economy:
                                run_id=run_id, policy=self.policy)
         return paid.items.select("submission_id", "payout")
 
-    def _item_payouts(self, run_id: str, trained: pl.DataFrame) -> pl.DataFrame:
+    def _item_payouts(self, run_id: str) -> pl.DataFrame:
         """Item payouts of a recorded round (a run resumed after its payouts were written): each
         payout row's ``components.items`` holds the split of its amount over the contributor's items."""
         pays = self.store.table("payouts").filter(pl.col("run_id") == run_id)
