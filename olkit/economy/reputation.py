@@ -51,8 +51,8 @@ def contributor_reputation(log: pl.DataFrame, policy: Any = None) -> pl.DataFram
     """``contributor_id, reputation`` after folding the policy's reputation rule over ``log``.
 
     ``log``: one row per decided item with ``contributor_id`` and ``accepted``; optional ``epoch``
-    (int, default 0), ``abuse`` (bool; default from ``reasons`` when present) and ``score`` (in
-    ``[0, 1]``).  ``policy``: a Policy, a :class:`~olkit.reputation.config.ReputationPolicy`, a
+    (int, default 0), ``abuse`` (bool; default from ``reasons`` when present, else every rejection)
+    and ``score`` (in ``[0, 1]``).  ``policy``: a Policy, a :class:`~olkit.reputation.config.ReputationPolicy`, a
     rule name or None (the default rule).
     """
     for col in ("contributor_id", "accepted"):
@@ -69,8 +69,8 @@ def contributor_reputation(log: pl.DataFrame, policy: Any = None) -> pl.DataFram
         abuse = log["abuse"].fill_null(False).to_numpy()
     elif "reasons" in log.columns:
         abuse = log.select(abuse_flag() & ~pl.col("accepted"))[:, 0].to_numpy()
-    else:
-        abuse = None
+    else:  # no reason codes: a rejection cannot be told from abuse, so it counts as one
+        abuse = ~log["accepted"].fill_null(False).to_numpy()
     score = log["score"].cast(pl.Float64).fill_null(0.0).to_numpy() if "score" in log.columns else None
     from olkit.reputation.rules import standing_from_log
 
