@@ -476,8 +476,12 @@ class _Economy:
         shares = dict(zip(by_arch["archetype"].to_list(), by_arch["share"].to_list(), strict=True))
         n_acc = int(outcome["accepted"].sum())
         adv_acc = int(outcome.filter(pl.col("archetype").is_in(ADVERSARIES))["accepted"].sum())
+        genuine = outcome.filter(pl.col("strategy") == "genuine")
+        bad_acc = int(outcome.filter(pl.col("strategy") != "genuine")["accepted"].sum())
         row: dict[str, Any] = {
             "round": t, "budget": budget, "submitted": outcome.height, "accepted": n_acc,
+            "false_rejection": 1.0 - float(genuine["accepted"].mean()) if genuine.height else None,
+            "bad_accept_share": bad_acc / n_acc if n_acc else None,
             "trained": trained.height, "paid": paid,
             "adversary_payout_share": adv_paid / paid if paid > 0 else None,
             "adversary_accepted_share": adv_acc / n_acc if n_acc else None,
@@ -497,7 +501,8 @@ class _Economy:
                     if (self.adapter_dir / f"round-{t}").exists()}
         return EconomyResult(economy_id=self.econ, rounds=rows, adapters=adapters,
                              policy_hash=self.policy.version_hash, new_rounds=new, seconds=seconds,
-                             strategies=self.strategies(), meta={"settings": self.settings})
+                             strategies=self.strategies(),
+                             meta={"settings": self.settings, "store": str(self.store.path)})
 
     def strategies(self) -> pl.DataFrame:
         """Items submitted per round, archetype and strategy (from the submissions' ``meta``)."""
