@@ -63,6 +63,8 @@ from olkit.errors import InputError
 from olkit.policy import Policy
 
 STAGES = ("intake", "validate", "reputation", "train", "pay")
+#: Loaded base models shared by the economies of one process: (name, purpose) -> LoadedBase.
+_BASES: dict[tuple[str, str], Any] = {}
 ROUND_KIND = "economy_round"
 DATANET = "olkit-economy"
 
@@ -206,7 +208,6 @@ class _Economy:
         self.settings, self.adapter_dir, self.progress = settings, adapter_dir, progress
         self.seed = int(settings["seed"])
         self._pool: ContentPool | None = None
-        self._base: Any = None
         self._eval_ex: Any = None
         self.archetype = dict(zip(pop["contributor_id"].to_list(), pop["archetype"].to_list(), strict=True))
         expected = float(sum(ITEMS_PER_ROUND[a] for a in pop["archetype"].to_list()))
@@ -363,12 +364,17 @@ class _Economy:
         self.store.add_reputation(rep, run_id=run_id, policy=self.policy)
         return rep
 
-    def _load_base(self) -> Any:
+    def _load_base(self, purpose: str = "train") -> Any:
+        """The base model for training (compute dtype ``auto``) or attribution (fp32), loaded once per
+        process and shared by every economy of that base (training detaches its LoRA layers after
+        each round, attribution after each payout)."""
         from olkit.train import load_base
 
-        if self._base is None:
-            self._base = load_base(self.settings["base"], quantization="nf4")
-        return self._base
+        key = (self.settings["base"], purpose)
+        if key not in _BASES:
+            _BASES[key] = load_base(self.settings["base"], quantization="nf4", device="cpu" if purpose == "attribute"
+                                    else "auto", compute_dtype="float32" if purpose == "attribute" else "auto")
+        return _BASES[key]
 
     def _train(self, t: int, round_ids: pl.DataFrame, decisions: pl.DataFrame,
                reputation: pl.DataFrame) -> tuple[pl.DataFrame, Path | None, float | None]:
@@ -401,7 +407,7 @@ class _Economy:
             self._eval_ex = build_examples(self.pool.eval, base.tokenizer, max_length=s["max_length"])
         examples = build_examples(split.train, base.tokenizer, max_length=s["max_length"])
         config = TrainConfig(steps=s["train_steps"], batch_size=s["batch_size"], max_length=s["max_length"],
-                             seed=self.seed + t, checkpoint_every=max(1, s["train_steps"] // 2))
+                             seed=self.seed + t, checkpoint_every=max(1, -(-s["train_steps"] // 2)))
         prev = self._previous_adapter(t)
         plan = _batch_plan(len(examples), config)
         steps = [[examples.submission_ids[int(i)] for i in step.ravel()] for step in plan]
@@ -433,7 +439,9 @@ class _Economy:
             return self._item_payouts(run_id)
         if adapter is None or trained.height == 0:
             return empty
-        paid = pay_round(adapter, trained, self.pool.eval, budget, self.policy, reputation=reputation)
+        attribute = self.policy.rewards.rule == "attribution"
+        paid = pay_round(adapter, trained, self.pool.eval, budget, self.policy, reputation=reputation,
+                         base=self._load_base("attribute") if attribute else None)
         per_items = paid.items.group_by("contributor_id").agg(
             pl.struct("submission_id", "payout").sort_by("submission_id").alias("items"))
         per = paid.contributors.join(per_items, on="contributor_id", how="left")

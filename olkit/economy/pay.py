@@ -31,7 +31,7 @@ class RoundPayout:
 
 
 def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.DataFrame, budget: float, policy: Any,
-              *, reputation: pl.DataFrame | None = None) -> RoundPayout:
+              *, reputation: pl.DataFrame | None = None, base: Any = None) -> RoundPayout:
     """Score every row the adapter trained on (and only those) and split ``budget`` among contributors.
 
     ``trained``: the rows the adapter saw (``submission_id, contributor_id, instruction, response,
@@ -39,7 +39,9 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
     the value of an item (``attribution``: its attribution score by ``rewards.params.method`` over
     ``eval_rows``, clipped at zero; ``acceptance``: 1), then :func:`olkit.rewards.allocate` pays
     duplicates once and weights contributors by ``reputation``.  Item payouts split each
-    contributor's payout in proportion to the values of their items.
+    contributor's payout in proportion to the values of their items.  ``base``: an already loaded
+    base (fp32 compute, as :func:`olkit.attribution.adapters.load_context` loads it) to attach the
+    adapter to instead of loading the base again; it is left as it was.
     """
     from olkit.rewards import allocate
     from olkit.train.adapters import read_manifest
@@ -56,8 +58,15 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
         from olkit.attribution.adapters import load_context
         from olkit.attribution.methods import make_method
 
-        ctx, train_rows = load_context(adapter_dir, train=trained)
-        att = make_method(params["method"]).attribute(ctx, train_rows, eval_rows.select("instruction", "response"))
+        if base is None:
+            ctx, train_rows = load_context(adapter_dir, train=trained)
+            att = make_method(params["method"]).attribute(ctx, train_rows, eval_rows.select("instruction", "response"))
+        else:
+            ctx = _context(adapter_dir, base)
+            try:
+                att = make_method(params["method"]).attribute(ctx, trained, eval_rows.select("instruction", "response"))
+            finally:
+                base.model = ctx.model.unload()
         scores = att.items().select("submission_id", "score")
         method = params["method"]
     else:
@@ -72,3 +81,27 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
                            .fill_nan(0.0).fill_null(0.0).alias("payout"))
              .drop("_w"))
     return RoundPayout(contributors=per, items=items, method=method)
+
+
+def _context(adapter_dir: str | Path, base: Any) -> Any:
+    """The attribution context of an adapter folder on a loaded base (what ``load_context`` builds)."""
+    from peft import PeftModel
+
+    from olkit.attribution.adapters import load_checkpoints
+    from olkit.attribution.base import ModelContext
+    from olkit.attribution.lm import Batch
+    from olkit.train.adapters import read_manifest
+    from olkit.train.data import build_examples, render_prompt
+
+    length = int(read_manifest(adapter_dir).get("config", {}).get("max_length", 256))
+    tokenizer = base.tokenizer
+    model = PeftModel.from_pretrained(base.model, str(adapter_dir), is_trainable=True)
+
+    def encoder(frame: pl.DataFrame) -> Batch:
+        ex = build_examples(frame, tokenizer, max_length=length)
+        return Batch(**ex.collate(range(len(ex))))
+
+    ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
+                       prompt_format=lambda q: render_prompt(tokenizer, q))
+    ctx.checkpoints = load_checkpoints(model, Path(adapter_dir))
+    return ctx
