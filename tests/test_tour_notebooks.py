@@ -19,7 +19,7 @@ def _text(nb) -> str:
 
 
 def test_tour_notebook_runs_the_economy_and_states_the_verdict(tmp_path):
-    nb = run_notebook(NOTEBOOK_DIR / "00_tour.ipynb", TINY, html_out=tmp_path / "00.html")
+    nb = run_notebook(NOTEBOOK_DIR / "00_tour.ipynb", {**TINY, "compare_rounds": 2}, html_out=tmp_path / "00.html")
     assert cell_errors(nb) == []
     text = _text(nb)
     for t in range(TINY["rounds"]):

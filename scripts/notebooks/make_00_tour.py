@@ -30,14 +30,15 @@ enter or leave on what they expect to earn. One `Policy` object drives every ste
 ("params", """
 # Parameters (the tour's defaults; tests run it smaller)
 seed = 0
-agents = 20                 # contributors in the population
+agents = 16                 # contributors in the population
 rounds = 4
 base_model = "smollm2-135m" # the embedded model; tiny-llama for a quick run
-train_steps = 4             # optimizer steps per round (batch 4: every selected item is seen)
+train_steps = 2             # optimizer steps per round (batch 4: every selected item is seen)
 max_length = 96
-max_eval = 4                # held-out items (held-out loss and the attribution eval set)
+max_eval = 3                # held-out items (held-out loss and the attribution eval set)
 models = False              # model-based filters (MiniLM, SmolLM2 synthetic-text detector): slower
 compare = ["strict", "lenient"]  # bundled policies compared on the same population
+compare_rounds = 2          # rounds of each compared economy (attribution on SmolLM2 is the cost)
 """),
 ("code", """
 import tempfile
@@ -99,13 +100,14 @@ leaderboard-style reputation, training on accepted items only) and **lenient** (
 training on everything). The sentence below is computed from the numbers.
 """),
 ("code", """
-lab = compare_end_to_end({name: name for name in compare}, rounds=rounds, workdir=workdir / "lab", **settings)
+lab = compare_end_to_end({name: name for name in compare}, rounds=compare_rounds, workdir=workdir / "lab",
+                         **settings)
 show(lab.figure())
 t = {r["policy"]: r for r in lab.table.iter_rows(named=True)}
 a, b = compare[0], compare[-1]
 sa, sb = t[a]["adversary_payout_share"], t[b]["adversary_payout_share"]
 verdict = "lower than" if sa < sb else ("equal to" if sa == sb else "NOT lower than")
-print(f"{a}'s adversary payout share ({sa:.3f}, mean over {rounds} rounds) is {verdict} {b}'s ({sb:.3f}); "
+print(f"{a}'s adversary payout share ({sa:.3f}, mean over {compare_rounds} rounds) is {verdict} {b}'s ({sb:.3f}); "
       f"honest retention after the last round: {a} {t[a]['honest_retention']:.2f}, {b} {t[b]['honest_retention']:.2f}")
 lab.table
 """),

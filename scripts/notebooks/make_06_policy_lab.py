@@ -30,11 +30,11 @@ The logic lives in `olkit.policy_lab` (which calls `olkit.economy.run_economy` o
 policy_names = ["strict", "lenient", "forgiving"]
 seed = 0
 agents = 16
-rounds = 3
+rounds = 2
 base_model = "smollm2-135m"
-train_steps = 3
+train_steps = 2
 max_length = 96
-max_eval = 4
+max_eval = 3
 models = False
 """),
 ("code", """
