@@ -19,14 +19,14 @@ def _text(nb) -> str:
 
 
 def test_tour_notebook_runs_the_economy_and_states_the_verdict(tmp_path):
-    nb = run_notebook(NOTEBOOK_DIR / "00_tour.ipynb", {**TINY, "compare_rounds": 2}, html_out=tmp_path / "00.html")
+    nb = run_notebook(NOTEBOOK_DIR / "00_tour.ipynb", {**TINY, "compare_rounds": 2, "compare_base": "tiny-llama"}, html_out=tmp_path / "00.html")
     assert cell_errors(nb) == []
     text = _text(nb)
     for t in range(TINY["rounds"]):
         assert re.search(rf"round {t}: adversary payout share \d\.\d{{3}}, honest retention \d\.\d{{3}}", text)
     assert "verify: ok" in text and "re-run: 0 new rounds" in text
-    assert re.search(r"strict's adversary payout share \(\d\.\d{3}, mean over 2 rounds\) is (lower than|equal to|"
-                     r"NOT lower than) lenient's", text)
+    assert re.search(r"strict's adversary payout share \(\d\.\d{3}, mean over 2 rounds on tiny-llama\) is "
+                     r"(lower than|equal to|NOT lower than) lenient's", text)
     assert "Plotly.newPlot" in (tmp_path / "00.html").read_text()
     # no hand-wired copy of the flow: the notebook calls the economy, not the stages
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")

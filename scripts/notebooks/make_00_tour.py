@@ -34,11 +34,12 @@ agents = 16                 # contributors in the population
 rounds = 4
 base_model = "smollm2-135m" # the embedded model; tiny-llama for a quick run
 train_steps = 2             # optimizer steps per round (batch 4: every selected item is seen)
-max_length = 96
+max_length = 64
 max_eval = 3                # held-out items (held-out loss and the attribution eval set)
 models = False              # model-based filters (MiniLM, SmolLM2 synthetic-text detector): slower
 compare = ["strict", "lenient"]  # bundled policies compared on the same population
-compare_rounds = 2          # rounds of each compared economy (attribution on SmolLM2 is the cost)
+compare_rounds = 4
+compare_base = "tiny-llama" # TracIn on SmolLM2 costs ~30 s a round on 2 cores; set base_model for the real model
 """),
 ("code", """
 import tempfile
@@ -97,17 +98,21 @@ pays.sort("amount", descending=True).head(8).select("run_id", "contributor_id", 
 
 The same seeded population and content under two bundled policies: **strict** (tight filters, a
 leaderboard-style reputation, training on accepted items only) and **lenient** (volume first,
-training on everything). The sentence below is computed from the numbers.
+training on everything). To keep the tour within minutes this comparison trains the tiny random
+Llama (`compare_base`): its held-out loss means nothing, and its attribution scores are close to
+noise, so the payout difference comes from what each policy lets into training. Set
+`compare_base = base_model` to compare on SmolLM2. The sentence below is computed from the numbers.
 """),
 ("code", """
 lab = compare_end_to_end({name: name for name in compare}, rounds=compare_rounds, workdir=workdir / "lab",
-                         **settings)
+                         **{**settings, "base": compare_base})
 show(lab.figure())
 t = {r["policy"]: r for r in lab.table.iter_rows(named=True)}
 a, b = compare[0], compare[-1]
 sa, sb = t[a]["adversary_payout_share"], t[b]["adversary_payout_share"]
 verdict = "lower than" if sa < sb else ("equal to" if sa == sb else "NOT lower than")
-print(f"{a}'s adversary payout share ({sa:.3f}, mean over {compare_rounds} rounds) is {verdict} {b}'s ({sb:.3f}); "
+print(f"{a}'s adversary payout share ({sa:.3f}, mean over {compare_rounds} rounds on {compare_base}) is {verdict} "
+      f"{b}'s ({sb:.3f}); "
       f"honest retention after the last round: {a} {t[a]['honest_retention']:.2f}, {b} {t[b]['honest_retention']:.2f}")
 lab.table
 """),

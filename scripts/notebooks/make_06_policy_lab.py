@@ -24,16 +24,20 @@ by the economy's round metrics:
 
 After round 0 the populations diverge: adversaries submit more of what each policy paid them for.
 The logic lives in `olkit.policy_lab` (which calls `olkit.economy.run_economy` once per policy).
+By default the adapters are trained on the tiny random Llama so that twelve rounds fit in a couple
+of minutes: its held-out loss means nothing and its attribution scores are close to noise, so the
+differences come from the filters, reputation and training selection. Set
+`base_model = "smollm2-135m"` for the real model.
 """),
 ("params", """
 # Parameters (the defaults; tests run this notebook small)
 policy_names = ["strict", "lenient", "forgiving"]
 seed = 0
-agents = 16
-rounds = 2
-base_model = "smollm2-135m"
-train_steps = 2
-max_length = 96
+agents = 24
+rounds = 4
+base_model = "tiny-llama"   # fast; "smollm2-135m" for a real model (TracIn costs ~30 s a round on 2 cores)
+train_steps = 4
+max_length = 64
 max_eval = 3
 models = False
 """),
