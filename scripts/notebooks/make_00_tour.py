@@ -117,6 +117,18 @@ print(f"{a}'s adversary payout share ({sa:.3f}, mean over {compare_rounds} round
 lab.table
 """),
 ("md", """
+## Talk to the rounds' adapters
+
+`olkit.widgets.Playground` chats with the base model and any round's adapter side by side
+(hot-swapped from one `AdapterBank`) and names the contributors whose training items an answer
+copies verbatim. It loads the base model once more, so it is not run here; in Lab:
+
+```python
+from olkit.widgets import Playground
+Playground.from_economy(eco)
+```
+"""),
+("md", """
 ## Where next
 
 * `01_ingestion` — readers, mappings, provenance, lineage, the tamper-evident ledger;
