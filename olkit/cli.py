@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "olkit.rewards_cli",  # reward
     "olkit.policy_cli",  # policy validate|diff
     "olkit.tour",  # tour, lab
+    "olkit.economy.cli",  # run
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class Section(BaseModel):
@@ -17,3 +19,15 @@ class Section(BaseModel):
         from olkit.kit import canonical_hash
 
         return canonical_hash(self.model_dump(mode="json"))
+
+def check_rule_params(model: type[BaseModel], rule: str, params: dict[str, Any], what: str = "rule") -> None:
+    """Validate ``params`` against ``rule``'s parameter model; a ``ValueError`` names ``params.<key>``."""
+    try:
+        model.model_validate(params)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            raise ValueError(f"unknown parameter params.{key} for {what} {rule!r} "
+                             f"(known: {', '.join(model.model_fields)})") from None
+        raise ValueError(f"params.{key} for {what} {rule!r}: {e['msg']} (got {e.get('input')!r})") from None

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from olkit.errors import InputError
-from olkit.policy import Policy
+from olkit.policy import Policy, PolicyError
 from olkit.rewards import adversary_share, allocate, payout_summary
 
 scores = st.lists(st.floats(-10, 10, allow_nan=False, allow_infinity=False), min_size=1, max_size=30)
@@ -115,7 +115,7 @@ def test_bad_inputs_name_the_field():
         allocate(10.0, _frame([1.0], [0]), pl.DataFrame({"contributor_id": ["c0"], "reputation": [-1.0]}))
     with pytest.raises(InputError, match="budget"):
         allocate(-1.0, _frame([1.0], [0]))
-    with pytest.raises(InputError, match="rule"):
+    with pytest.raises(PolicyError, match="rewards.rule"):  # an unknown rule fails when the policy loads
         allocate(1.0, _frame([1.0], [0]), policy=Policy().updated(**{"rewards.rule": "lottery"}))
 
 

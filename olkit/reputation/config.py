@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from olkit.config import Section
+from olkit.config import Section, check_rule_params
 
 RuleName = Literal[
     "acceptance_ratio", "beta", "eigentrust", "credibility", "stake", "yuma", "decoupled"
@@ -112,16 +112,7 @@ class ReputationPolicy(Section):
 
     @model_validator(mode="after")
     def _check_params(self) -> ReputationPolicy:
-        model = PARAM_MODELS[self.rule]
-        try:
-            model.model_validate(self.params)
-        except ValidationError as err:
-            e = err.errors()[0]
-            key = ".".join(str(p) for p in e["loc"])
-            if e["type"] == "extra_forbidden":
-                raise ValueError(f"unknown parameter params.{key} for rule {self.rule!r} "
-                                 f"(known: {', '.join(model.model_fields)})") from None
-            raise ValueError(f"params.{key} for rule {self.rule!r}: {e['msg']} (got {e.get('input')!r})") from None
+        check_rule_params(PARAM_MODELS[self.rule], self.rule, self.params)
         return self
 
     def resolved(self) -> dict[str, Any]:

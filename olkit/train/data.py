@@ -141,14 +141,6 @@ def as_selection(selection: SelectionLike | None) -> TrainingSelection:
     raise OlkitError(f"not a training selection: {selection!r}")
 
 
-def reputation_from_decisions(frame: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    """Per-contributor reputation = posterior mean of a Beta(1, 1) on their acceptance rate."""
-    joined = frame.select("submission_id", "contributor_id").join(
-        decisions.select("submission_id", "accepted"), on="submission_id", how="inner")
-    return joined.group_by("contributor_id").agg(
-        ((pl.col("accepted").cast(pl.Int64).sum() + 1) / (pl.len() + 2)).alias("reputation"))
-
-
 def split_and_select(
     source: Any,
     selection: SelectionLike | None = None,
@@ -162,8 +154,9 @@ def split_and_select(
     """Split off a clean held-out set and select the training rows by ``selection``.
 
     ``reputation`` (``contributor_id, reputation`` in [0, 1]) drives ``reputation_weighted``
-    sampling; without it, reputation is the Beta posterior mean of each contributor's acceptance
-    rate in the decisions.  Each submission is kept with probability equal to its contributor's
+    sampling; without it, reputation is computed from the decisions by the policy's reputation rule
+    (``selection`` a Policy; otherwise the default rule) with
+    :func:`olkit.economy.reputation.contributor_reputation`, the implementation the economy uses.  Each submission is kept with probability equal to its contributor's
     reputation (seeded).  ``max_examples`` caps any mode by a seeded random subset.
 
     Raises :class:`EmptyTrainingSet` when nothing is left and :class:`InputError` when the mode
@@ -218,7 +211,12 @@ def split_and_select(
             if decisions is None:
                 raise InputError("reputation-weighted selection needs a reputation table or filter "
                                  "decisions", field="reputation")
-            reputation = reputation_from_decisions(frame, decisions)
+            from olkit.economy.reputation import contributor_reputation
+
+            log = frame.select("submission_id", "contributor_id").join(
+                decisions.select("submission_id", *[c for c in ("accepted", "reasons") if c in decisions.columns]),
+                on="submission_id", how="inner")
+            reputation = contributor_reputation(log, getattr(selection, "reputation", None))
         pool = pool.join(reputation.select("contributor_id", pl.col("reputation").cast(pl.Float64)),
                          on="contributor_id", how="left").with_columns(pl.col("reputation").fill_null(0.0))
         keep = rng.random(pool.height) < pool["reputation"].clip(0.0, 1.0).to_numpy()

@@ -258,6 +258,7 @@ def train(
     manifest_extra: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    init_adapter: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune LoRA adapters on ``examples``; save them to ``out_dir`` (if given) with a manifest.
 
@@ -266,6 +267,8 @@ def train(
     ends training after the current step (the adapter is still saved, ``stopped=True``).
     ``eval_examples`` adds held-out loss before/after to the manifest metrics.
     The manifest lists exactly the ``submission_ids`` of the examples the run saw.
+    ``init_adapter`` (an adapter folder of the same base and LoRA shape) warm-starts the LoRA
+    weights from it instead of the seeded fresh init (continual training, one adapter per round).
     """
     from tqdm.auto import tqdm
 
@@ -289,6 +292,11 @@ def train(
             metrics["eval_loss_before"] = heldout_loss(base.model, eval_examples, progress=progress,
                                                        desc="held-out loss before")["loss"]
         model = attach_lora(base, config)
+        if init_adapter is not None:
+            from peft.utils import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(model, load_file(str(Path(init_adapter) / "adapter_model.safetensors")))
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = _make_optimizer(params, config)
@@ -369,6 +377,7 @@ def train(
             "stopped_early": stopped,
             "checkpoints": [{k: v for k, v in c.items()} for c in checkpoints],
             "versions": _versions(),
+            "init_adapter": str(init_adapter) if init_adapter is not None else None,
             **(manifest_extra or {}),
         }
         result = TrainResult(adapter_dir=None, history=history, manifest=manifest, model=model,

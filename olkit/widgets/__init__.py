@@ -6,7 +6,8 @@ Widgets keep their state in plain attributes (``.sliders``/``.controls``, ``.fig
 * :class:`FilterTuner` — thresholds → decisions from cached scores (02_filtering);
 * :class:`ReputationLab` — reputation rule and adversary mix → economy curves (03);
 * :class:`TrainingMonitor` — hyperparameters, start/stop, live loss curve (04);
-* :class:`AttributionExplorer` — prompt → answer, influential items, payouts (05).
+* :class:`AttributionExplorer` — prompt → answer, influential items, payouts (05);
+* :class:`Playground` — base model and any economy round's adapter side by side, span matches (00).
 
 Imports are lazy so ``import olkit.widgets`` does not pull in torch.
 
@@ -23,6 +24,7 @@ _WIDGETS = {
     "ReputationLab": "olkit.widgets.reputation_lab",
     "TrainingMonitor": "olkit.widgets.training_monitor",
     "AttributionExplorer": "olkit.widgets.attribution_explorer",
+    "Playground": "olkit.widgets.playground",
 }
 __all__ = sorted(_WIDGETS)
 

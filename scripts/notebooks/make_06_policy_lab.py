@@ -8,38 +8,41 @@ ROOT = Path(__file__).resolve().parents[2]
 
 write(ROOT / "notebooks" / "06_policy_lab.ipynb", [
 ("md", """
-# 06 · Policy lab: three policies compared end to end
+# 06 · Policy lab: three policies, one economy
 
 A policy is one YAML file: filter thresholds, reputation rule, reward rule and training-set
-selection. Here the three bundled policies meet the same contributions:
+selection. Here the three bundled policies run the **same economy** — the same seeded population of
+honest and adversarial contributors submitting the same real content in round 0 — and are compared
+by the economy's round metrics:
 
 * **strict** — tight thresholds and a leaderboard-style acceptance-ratio reputation (every rejection
-  counts against you for good);
+  counts against you for good), training on accepted items;
 * **lenient** — volume first: only exact duplicates, spam and broken formatting are rejected, and the
   model trains on everything;
 * **forgiving** — the default filters with the *decoupled* reputation rule, where a rejected
-  submission is not a less valuable contributor, and quality-weighted rewards.
+  submission is not a less valuable contributor, and reputation-weighted training selection.
 
-For each policy: the filter decisions against ground truth (scores computed once, re-decided per
-policy), the simulated economy under attack, the held-out loss of a QLoRA adapter trained on the
-policy's selection, and attribution-based payouts. The logic lives in `olkit.policy_lab`.
+After round 0 the populations diverge: adversaries submit more of what each policy paid them for.
+The logic lives in `olkit.policy_lab` (which calls `olkit.economy.run_economy` once per policy).
+By default the adapters are trained on the tiny random Llama so that twelve rounds fit in a couple
+of minutes: its held-out loss means nothing and its attribution scores are close to noise, so the
+differences come from the filters, reputation and training selection. Set
+`base_model = "smollm2-135m"` for the real model.
 """),
 ("params", """
-# Parameters (full size; tests run this notebook small)
+# Parameters (the defaults; tests run this notebook small)
 policy_names = ["strict", "lenient", "forgiving"]
-n_contributors = 40
 seed = 0
-models = True
-sim_agents = 1000
-sim_epochs = 80
-sim_seeds = 2
-base_model = "smollm2-135m"
-train_steps = 20
-max_eval = 16
-max_attribution_train = 24
-budget = 1000.0
+agents = 24
+rounds = 4
+base_model = "tiny-llama"   # fast; "smollm2-135m" for a real model (TracIn costs ~30 s a round on 2 cores)
+train_steps = 4
+max_length = 64
+max_eval = 3
+models = False
 """),
 ("code", """
+import plotly.express as px
 import polars as pl
 
 from olkit.policy import Policy, bundled_policies, diff
@@ -59,38 +62,37 @@ pl.DataFrame([{"key": k, first: str(a), other: str(b)}
               for other in policy_names[1:] for k, (a, b) in diff(policies[first], policies[other]).items()])
 """),
 ("code", """
-lab = compare_end_to_end(policies, n_contributors=n_contributors, seed=seed, models=models,
-                         sim_agents=sim_agents, sim_epochs=sim_epochs, sim_seeds=sim_seeds,
-                         base_model=base_model, train_steps=train_steps, max_eval=max_eval,
-                         max_attribution_train=max_attribution_train, budget=budget)
+lab = compare_end_to_end(policies, rounds=rounds, base=base_model, agents=agents, seed=seed,
+                         train_steps=train_steps, max_length=max_length, max_eval=max_eval, models=models)
 show(lab.figure())
 lab.table
 """),
 ("md", """
 ## Reading the dashboard
 
-The verdicts below are computed from the table above, so they state whatever this run found.
+Metric definitions (fixed before any run): *adversary payout share* — the share of a round's
+payouts that went to spammers, farmers, sybils, recyclers and copycats (mean over rounds);
+*honest retention* — the share of the initial experts and casual contributors still contributing
+after the last round; *false rejection* — the share of genuine items rejected; *held-out loss* —
+the last round's adapter on clean held-out items. The verdicts below are computed from the table.
 """),
 ("code", """
 t = {r["policy"]: r for r in lab.table.iter_rows(named=True)}
 best = lambda metric, low=False: (min if low else max)(t, key=lambda k: t[k][metric])
-print(f"best filter F1 of accepting good items: {best('filter_f1')} "
-      f"({t[best('filter_f1')]['filter_f1']:.3f}); fewest false rejections: {best('false_rejection', low=True)}")
-print(f"smallest adversary reward share in the simulated economy: {best('adversary_reward_share', low=True)} "
-      f"({t[best('adversary_reward_share', low=True)]['adversary_reward_share']:.3f}); "
-      f"highest honest retention: {best('honest_retention')}")
-print(f"lowest held-out loss after fine-tuning: {best('eval_loss_after', low=True)} "
-      f"({t[best('eval_loss_after', low=True)]['eval_loss_after']:.4f}; base model "
-      f"{t[best('eval_loss_after', low=True)]['eval_loss_before']:.4f})")
-print(f"smallest adversary share of attribution payouts: {best('payout_adversary_share', low=True)} "
-      f"({t[best('payout_adversary_share', low=True)]['payout_adversary_share']:.3f})")
+print(f"smallest adversary share of payouts: {best('adversary_payout_share', low=True)} "
+      f"({t[best('adversary_payout_share', low=True)]['adversary_payout_share']:.3f}); largest: "
+      f"{best('adversary_payout_share')} ({t[best('adversary_payout_share')]['adversary_payout_share']:.3f})")
+print(f"highest honest retention: {best('honest_retention')} ({t[best('honest_retention')]['honest_retention']:.2f})")
+print(f"fewest false rejections of genuine items: {best('false_rejection', low=True)} "
+      f"({t[best('false_rejection', low=True)]['false_rejection']:.3f})")
+print(f"lowest held-out loss after the last round: {best('heldout_loss', low=True)} "
+      f"({t[best('heldout_loss', low=True)]['heldout_loss']:.4f})")
 """),
 ("code", """
-import plotly.express as px
-
-curves = pl.concat([df.with_columns(pl.lit(name).alias("policy")) for name, df in lab.simulations.items()])
-mean = curves.group_by("policy", "epoch").agg(pl.col("adversary_reward_share", "honest_retention").mean()).sort("epoch")
-show(px.line(mean.to_pandas(), x="epoch", y="adversary_reward_share", color="policy",
-             title="Adversary share of rewards over time (mean over seeds)"))
+adv = lab.rounds.select("policy", "round", *[c for c in lab.rounds.columns if c.startswith("accepted_share_")])
+long = adv.unpivot(index=["policy", "round"], variable_name="archetype", value_name="accepted_share").with_columns(
+    pl.col("archetype").str.replace("accepted_share_", ""))
+show(px.line(long.to_pandas(), x="round", y="accepted_share", color="archetype", facet_col="policy", markers=True,
+             title="Accepted share by archetype, round by round"))
 """),
 ])
