@@ -29,7 +29,6 @@ from tqdm.auto import tqdm
 
 from olkit.errors import InputError
 from olkit.policy import Policy
-from olkit.schema import ADVERSARY_ARCHETYPES
 
 #: Columns of :attr:`PolicyLabResult.table` taken as the mean over rounds (the others: last round).
 MEAN_OVER_ROUNDS = ("adversary_payout_share", "adversary_accepted_share", "gini", "false_rejection",
