@@ -77,7 +77,8 @@ def _content(store) -> dict[str, pl.DataFrame]:
             "payouts": st.table("payouts").drop("created_at").sort("run_id", "contributor_id"),
             "adapters": st.table("adapters").select("adapter_id", "run_id", "submission_ids", "policy_hash")
                           .sort("adapter_id"),
-            "reputation": st.events("reputation").select("subject", "run_id", "payload").sort("run_id", "subject"),
+            "reputation": st.table("reputation").select("run_id", "contributor_id", "reputation", "extra")
+                            .sort("run_id", "contributor_id"),
             "rounds": st.table("runs").filter(pl.col("kind") == "economy_round").select("run_id", "stats", "params")
                         .sort("run_id"),
         }

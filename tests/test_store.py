@@ -245,7 +245,7 @@ def test_economy_round_writes_through_store_methods(tmp_path) -> None:
 
 
 def test_store_imports_no_stage() -> None:
-    """The store sits below the stages: it imports only errors, hashing and schema from olkit."""
+    """The store sits below the stages: it imports only errors, hashing, the shared kit and schema from olkit."""
     import ast
     from pathlib import Path
 
@@ -254,4 +254,4 @@ def test_store_imports_no_stage() -> None:
     tree = ast.parse(Path(olkit.store.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
                 and node.module.startswith("olkit")}
-    assert imported == {"olkit.errors", "olkit.hashing", "olkit.schema"}
+    assert imported == {"olkit.errors", "olkit.hashing", "olkit.kit", "olkit.schema"}
