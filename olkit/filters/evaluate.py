@@ -52,6 +52,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from olkit.errors import InputError
+from olkit.filters.metrics import prf
 
 #: Reason-code prefix -> the ground-truth label(s) that rule targets (longest prefix wins).  A
 #: tuple names every label a reason is meant to catch, the first being the one a wrong rejection
@@ -126,12 +127,7 @@ def _labels_frame(decisions: pl.DataFrame, labels: Any, label_col: str) -> pl.Da
                     pl.col("__label").cast(pl.String).alias("label"))
 
 
-def _prf(tp: int, n_pred: int, n_true: int) -> tuple[float | None, float | None, float | None]:
-    prec = tp / n_pred if n_pred else None
-    rec = tp / n_true if n_true else None
-    if prec is None or rec is None:
-        return prec, rec, None
-    return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+_prf = prf
 
 
 @dataclass
