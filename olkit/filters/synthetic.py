@@ -289,14 +289,16 @@ class LMFeatureExtractor:
         seg = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(pred_mask)[pred_mask]
         lp_list, rank_list, ent_list, var_list = [], [], [], []
         for lo in range(0, h.shape[0], 1024):               # bounded memory for the vocab axis
-            logits = model.lm_head(h[lo: lo + 1024]).float()
-            logp = torch.log_softmax(logits, dim=-1)
+            # one vocabulary-wide buffer, updated in place: logits -> log-probs -> p*logp -> p*logp^2
+            z = model.lm_head(h[lo: lo + 1024]).float()
             t = tok[lo: lo + 1024]
-            lp_tok = logp.gather(1, t.unsqueeze(1)).squeeze(1)
-            rank = (logp > lp_tok.unsqueeze(1)).sum(1) + 1
-            p = logp.exp()
-            mean_lp = (p * logp).sum(1)                     # = -entropy
-            var_lp = (p * logp.square()).sum(1) - mean_lp.square()
+            z_tok = z.gather(1, t.unsqueeze(1))
+            rank = (z > z_tok).sum(1) + 1
+            z.sub_(torch.logsumexp(z, dim=-1, keepdim=True))
+            lp_tok = z.gather(1, t.unsqueeze(1)).squeeze(1)
+            pz = z.exp().mul_(z)
+            mean_lp = pz.sum(1)                              # = -entropy
+            var_lp = pz.mul_(z).sum(1) - mean_lp.square()
             lp_list.append(lp_tok)
             rank_list.append(rank)
             ent_list.append(-mean_lp)
