@@ -69,8 +69,11 @@ class PartCache:
         self._write_part(frame)
         parts = self.parts()
         if len(parts) > self.max_parts:  # keep scans fast: merge the small parts into one
-            merged = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed").unique(
-                "key", keep="first", maintain_order=True)
+            try:
+                merged = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed").unique(
+                    "key", keep="first", maintain_order=True)
+            except (OSError, pl.exceptions.PolarsError):  # another process is compacting: leave it to them
+                return
             self._write_part(merged)
             for p in parts:
                 p.unlink(missing_ok=True)
