@@ -78,10 +78,58 @@ def test_lm_features_are_finite_cached_and_deterministic(lm_extractor, heldout_l
     again = lm_extractor.transform(few["instruction"].to_list(), few["response"].to_list())
     assert lm_extractor.n_computed == computed  # served from the disk cache
     assert np.allclose(again.to_numpy(), x)
-    # a fresh extractor without cache recomputes the same numbers (batch composition does not matter)
-    fresh = LMFeatureExtractor(cache=False, batch_size=4, show_progress=False)
-    assert np.allclose(fresh.transform(few["instruction"].to_list()[:3], few["response"].to_list()[:3]).to_numpy(),
-                       x[:3], atol=1e-3)
+    # without cache, float32 features do not depend on the batch an item lands in (padding is masked)
+    instr, resp = few["instruction"].to_list()[:3], few["response"].to_list()[:3]
+    batched = LMFeatureExtractor(cache=False, batch_size=4, dtype="float32", show_progress=False)
+    one = LMFeatureExtractor(cache=False, batch_size=1, dtype="float32", show_progress=False)
+    f32 = batched.transform(instr, resp).to_numpy()
+    assert np.allclose(f32, one.transform(instr, resp).to_numpy(), atol=1e-3)
+    # the default (bf16 where native) stays close to float32 on the features that carry the score
+    cols = [FEATURES.index(c) for c in ("mean_logprob", "top10_rate", "mean_entropy")]
+    assert np.allclose(x[:3, cols], f32[:, cols], atol=0.15)
+
+
+def test_bf16_switch_and_length_buckets(monkeypatch):
+    from olkit.filters.synthetic import length_buckets, resolve_dtype
+
+    monkeypatch.setenv("OLKIT_BF16", "0")
+    assert resolve_dtype("auto") == "float32"
+    assert LMFeatureExtractor(dtype="auto").settings_key == LMFeatureExtractor(dtype="float32").settings_key
+    assert LMFeatureExtractor(dtype="bfloat16").settings_key != LMFeatureExtractor(dtype="float32").settings_key
+    with pytest.raises(InputError, match="dtype"):
+        resolve_dtype("float16")
+    buckets = length_buckets(np.array([40, 3, 41, 4, 300]), max_items=2, max_tokens=100)
+    assert [sorted(b.tolist()) for b in buckets] == [[1, 3], [0, 2], [4]]
+
+
+def test_refiltering_with_another_policy_does_no_model_work(tmp_path, heldout_lm):
+    """Fresh filter instances on the same disk caches (what another process, notebook or policy
+    change sees) read the scores instead of running SmolLM2 or MiniLM again."""
+    from olkit.filters import Pipeline
+    from olkit.filters.registry import default_filters
+    from olkit.filters.synthetic import LM_CALLS
+    from olkit.policy import Policy
+
+    frame = heldout_lm.head(6).drop("submission_id")
+
+    def pipeline():
+        emb = EmbeddingCache(show_progress=False, disk=tmp_path / "emb")
+        swap = {"synthetic": SyntheticFilter(extractor=LMFeatureExtractor(cache=tmp_path / "lm",
+                                                                          show_progress=False)),
+                "relevance": RelevanceFilter(embedder=emb), "quality": QualityFilter(embedder=emb)}
+        return Pipeline([swap.get(f.name, f) for f in default_filters(models=True)]), emb
+
+    first, emb1 = pipeline()
+    calls = LM_CALLS["items"]
+    a = first.run(frame, progress=False)
+    assert LM_CALLS["items"] > calls and emb1.n_encoded > 0  # the first run does the model work
+    calls = LM_CALLS["items"]
+    second, emb2 = pipeline()
+    strict = Policy().updated(**{"filters.quality.min_score": 0.6, "filters.synthetic.threshold": 0.1})
+    b = second.run(frame, policy=strict, progress=False)
+    assert LM_CALLS["items"] == calls and emb2.n_encoded == 0 and emb2.n_disk > 0
+    assert a.scores.equals(b.scores)
+    assert b.decisions["accepted"].sum() <= a.decisions["accepted"].sum()
 
 
 def test_lm_feature_cache_compacts_its_parts(tmp_path, heldout_lm):
@@ -253,29 +301,26 @@ def test_relevance_and_quality_total_on_any_text(embedder, texts):
         assert f.decide(s, FilterPolicy())["passed"].dtype == pl.Boolean
 
 
-# -- the whole pipeline with every model filter on: issue 3's acceptance ---------------------------
+# -- the whole pipeline with every model filter on: issue 3's acceptance, small -------------------
+# The full-size runs (850 held-out + 907 external items, ~17 min each on a 2-core AVX2 box) are
+# ``benchmarks/filter_acceptance_bench.py``; here the same bounds on a smaller held-out split and
+# external set (duplicates keep their originals: the sets are generated small, not subsampled).
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["heldout", "external"])
-def test_full_pipeline_with_models_meets_acceptance(which, stream, lm_extractor, embedder):
-    """Every layer on (rules + synthetic + relevance + quality), on the whole held-out split and the
-    whole external set (other text, independently written corruptions, never tuned on)."""
-    from olkit.filters.evaluate import evaluate
+def test_full_pipeline_with_models_meets_acceptance_small(which, lm_extractor, embedder):
+    """Every layer on (rules + synthetic + relevance + quality), default policy, against ground truth."""
+    from olkit.filters.evaluate import acceptance_metrics
     from olkit.filters.pipeline import Pipeline
     from olkit.filters.registry import default_filters
 
-    frame = stream.filter(pl.col("split") == "heldout") if which == "heldout" else external_eval_set(seed=0)
+    frame = (sample_stream(n_contributors=30, seed=0).filter(pl.col("split") == "heldout") if which == "heldout"
+             else external_eval_set(seed=0, n_items=150))
     swap = {"synthetic": SyntheticFilter(extractor=lm_extractor), "relevance": RelevanceFilter(embedder=embedder),
             "quality": QualityFilter(embedder=embedder)}
     filters = [swap.get(f.name, f) for f in default_filters(models=True)]
     assert {"synthetic", "relevance", "quality"} <= {f.name for f in filters}
-    decisions = Pipeline(filters).run(frame, progress=False).decisions
-    per = evaluate(decisions).per_label
-    f1 = dict(zip(per["label"], per["f1"], strict=True))
-    print(which, per.select("label", "n", "rejection_rate", "precision", "recall", "f1"))
-    assert f1["exact_duplicate"] >= 0.95
-    assert f1["near_duplicate"] >= 0.9 and f1["spam"] >= 0.9 and f1["low_effort"] >= 0.9
-    genuine = decisions.filter(pl.col("label") == "genuine")
-    assert genuine.height >= 300
-    assert 1 - genuine["accepted"].mean() <= 0.10
-    pair = decisions.filter(pl.col("label").is_in(["synthetic", "genuine"]))
-    assert auroc(pair["label"] == "synthetic", pair["synthetic.score"].fill_null(0.0)) >= 0.85
+    m = acceptance_metrics(Pipeline(filters).run(frame, progress=False).decisions)
+    print(which, m)
+    assert m["genuine.n"] >= 30
+    failed = [k for k, ok in m.pop("checks").items() if not ok]
+    assert not failed, (failed, m)

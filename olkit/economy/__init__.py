@@ -19,7 +19,7 @@ from olkit.economy.core import (
     strategy_figure,
 )
 from olkit.economy.pay import RoundPayout, pay_round
-from olkit.economy.reputation import contributor_reputation
+from olkit.reputation.ledger import contributor_reputation
 
 __all__ = [
     "ADVERSARIES", "ARCHETYPES", "HONEST", "STAGES", "STRATEGIES", "EconomyResult", "RoundPayout",

@@ -7,7 +7,7 @@ Each round of :func:`run_economy`:
 2. **validate** — the policy's filter pipeline over the economy's submissions (so dedup sees every
    earlier round), the round's decisions appended (run ``<economy>-r<t>-filter``);
 3. **reputation** — the policy's rule folded over the economy's ledger decisions, one epoch per
-   round (:func:`olkit.economy.reputation.contributor_reputation`), written as reputation events;
+   round (:func:`olkit.reputation.ledger.contributor_reputation`), written as reputation events;
 4. **train** — the policy's training selection of the round's submissions (capped at what the
    steps can see, so every selected row is seen), one adapter per round warm-started from the
    last; its manifest lists exactly the rows it saw, and every step's rows;
@@ -58,9 +58,9 @@ from olkit.economy.agents import (
     population,
 )
 from olkit.economy.pay import pay_round
-from olkit.economy.reputation import abuse_flag, contributor_reputation
 from olkit.errors import InputError
 from olkit.policy import Policy
+from olkit.reputation.ledger import abuse_flag, contributor_reputation
 
 STAGES = ("intake", "validate", "reputation", "train", "pay")
 #: Loaded base models shared by the economies of one process: (name, purpose) -> LoadedBase.

@@ -22,13 +22,18 @@ pydantic_core._pydantic_core.ValidationError: ...
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from olkit.config import Section
 
 Fraction = float
+
+#: ``json_schema_extra`` of a *scoring-time* field: it changes what a filter's ``score`` computes, so
+#: cached scores are only valid for the value they were computed with.  Every other field is
+#: *decide-time*: ``PipelineResult.redecide`` re-applies it to cached scores in milliseconds.
+SCORING = {"scoring": True}
 
 
 class FormatPolicy(Section):
@@ -119,13 +124,13 @@ class DedupPolicy(Section):
     #: Jaccard similarity of word-3-shingle sets (response and instruction, the smaller) at or above
     #: which a later item is a near duplicate of an earlier one.
     near_threshold: Fraction = Field(0.6, ge=0.0, le=1.0)
-    #: Scoring parameters (changing them requires re-scoring; they are part of the policy hash).
-    shingle: Literal["word", "char"] = "word"
-    shingle_size: int = Field(3, ge=1, le=64)
-    num_perm: int = Field(128, ge=8, le=1024)
-    bands: int = Field(32, ge=1)
-    rows: int = Field(4, ge=1)
-    seed: int = Field(1, ge=0)
+    #: Scoring-time parameters (changing them requires re-scoring; they are part of the policy hash).
+    shingle: Literal["word", "char"] = Field("word", json_schema_extra=SCORING)
+    shingle_size: int = Field(3, ge=1, le=64, json_schema_extra=SCORING)
+    num_perm: int = Field(128, ge=8, le=1024, json_schema_extra=SCORING)
+    bands: int = Field(32, ge=1, json_schema_extra=SCORING)
+    rows: int = Field(4, ge=1, json_schema_extra=SCORING)
+    seed: int = Field(1, ge=0, json_schema_extra=SCORING)
 
     @model_validator(mode="after")
     def _banding(self) -> DedupPolicy:
@@ -222,3 +227,29 @@ class FilterPolicy(Section):
         """Whether filter ``name`` takes part in decisions (filters without a section always do)."""
         sec = self.section(name)
         return bool(getattr(sec, "enabled", True)) if sec is not None else True
+
+
+def scoring_keys() -> frozenset[str]:
+    """Dotted keys (``"dedup.num_perm"``) of every scoring-time field of :class:`FilterPolicy`.
+
+    >>> sorted(scoring_keys())[:2]
+    ['dedup.bands', 'dedup.num_perm']
+    """
+    out = set()
+    for name, info in FilterPolicy.model_fields.items():
+        sub = info.annotation
+        for key, field in getattr(sub, "model_fields", {}).items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if extra.get("scoring"):
+                out.add(f"{name}.{key}")
+    return frozenset(out)
+
+
+def scoring_values(fp: FilterPolicy, prefix: str | None = None) -> dict[str, Any]:
+    """The scoring-time values of ``fp`` (optionally only keys under ``prefix``, e.g. ``"dedup"``)."""
+    out = {}
+    for key in sorted(scoring_keys()):
+        section, _, name = key.partition(".")
+        if prefix is None or section == prefix:
+            out[key] = getattr(getattr(fp, section), name)
+    return out

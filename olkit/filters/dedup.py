@@ -40,9 +40,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from olkit.filters.base import Filter
-from olkit.filters.config import DedupPolicy, FilterPolicy
-from olkit.filters.pipeline import rule_decisions, with_content_columns
+from olkit.filters.base import Filter, rule_decisions, with_content_columns
+from olkit.filters.config import DedupPolicy, FilterPolicy, scoring_values
 
 MERSENNE_61 = np.uint64((1 << 61) - 1)
 MAX_HASH_32 = np.uint64(0xFFFFFFFF)
@@ -319,6 +318,9 @@ class DedupFilter(Filter):
     def __init__(self, params: DedupPolicy | None = None) -> None:
         self.params = params or DedupPolicy()
         self.lsh = MinHashLSH.from_policy(self.params)
+
+    def scoring_params(self) -> dict[str, object]:
+        return scoring_values(FilterPolicy(dedup=self.params), "dedup")
 
     def _shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         fn = word_shingles if self.lsh.shingle == "word" else char_shingles

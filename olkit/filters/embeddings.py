@@ -23,16 +23,20 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import polars as pl
 
 from olkit.filters.base import Filter
+from olkit.filters.score_cache import PartCache, default_folder, settings_key
 
 #: Characters kept per text before tokenising (~128 word pieces): the opening of a text says what
 #: it is about, attention cost grows with length, and cutting early keeps 1 MB strings cheap.
 MAX_CHARS = 600
+#: Version of what an embedding means (model, cut); part of the disk-cache key.
+EMBED_VERSION = 1
 
 
 def text_key(text: str) -> bytes:
@@ -53,15 +57,24 @@ class EmbeddingCache:
         Texts per forward pass.
     show_progress:
         Show a ``tqdm`` bar when more than ``batch_size * 4`` new texts are embedded.
+    disk:
+        A second cache level on disk shared by processes and notebooks
+        (:class:`olkit.filters.score_cache.PartCache`): ``None`` (default) = on for the embedded
+        MiniLM under ``<olkit cache>/embeddings/``, off for an encoder passed in; ``False`` = off;
+        a folder = there.
 
     Attributes
     ----------
-    n_encoded, n_hits:
-        Texts actually encoded and texts served from the cache (for stats and tests).
+    n_encoded, n_hits, n_disk:
+        Texts actually encoded, texts served from the cache, and of those read from disk.
     """
 
     def __init__(self, encoder=None, *, max_items: int = 100_000, batch_size: int = 64,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, disk: bool | str | Path | None = None) -> None:
+        if disk is None or disk is True:
+            disk = (default_folder("embeddings", settings_key("all-MiniLM-L6-v2", MAX_CHARS, EMBED_VERSION))
+                    if encoder is None or disk is True else False)
+        self.disk = PartCache(disk) if disk is not False else None
         self._encoder = encoder
         self.max_items = int(max_items)
         self.batch_size = int(batch_size)
@@ -70,6 +83,7 @@ class EmbeddingCache:
         self._lock = threading.Lock()
         self.n_encoded = 0
         self.n_hits = 0
+        self.n_disk = 0
 
     @property
     def encoder(self):
@@ -113,8 +127,23 @@ class EmbeddingCache:
             for key, text in zip(keys, texts, strict=True):
                 if text.strip() and key not in self._store and key not in missing:
                     missing[key] = text
+        if missing and self.disk is not None:  # second level: vectors another process embedded
+            hexes = {k.hex(): k for k in missing}
+            got = self.disk.read(list(hexes))
+            if got is not None:
+                vecs = got["vec"].to_numpy().astype(np.float32)
+                with self._lock:
+                    for hx, vec in zip(got["key"].to_list(), vecs, strict=True):
+                        self._store[hexes[hx]] = vec
+                        missing.pop(hexes[hx], None)
+                    while len(self._store) > self.max_items:
+                        self._store.popitem(last=False)
+                self.n_disk += got.height
         if missing:
             vecs = self._encode(list(missing.values()))
+            if self.disk is not None:
+                self.disk.write(pl.DataFrame({"key": [k.hex() for k in missing],
+                                              "vec": pl.Series(vecs, dtype=pl.Array(pl.Float32, vecs.shape[1]))}))
             with self._lock:
                 for key, vec in zip(missing, vecs, strict=True):
                     self._store[key] = vec

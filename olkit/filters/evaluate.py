@@ -52,7 +52,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from olkit.errors import InputError
-from olkit.kit import f1
+from olkit.filters.metrics import prf
 
 #: Reason-code prefix -> the ground-truth label(s) that rule targets (longest prefix wins).  A
 #: tuple names every label a reason is meant to catch, the first being the one a wrong rejection
@@ -127,12 +127,7 @@ def _labels_frame(decisions: pl.DataFrame, labels: Any, label_col: str) -> pl.Da
                     pl.col("__label").cast(pl.String).alias("label"))
 
 
-def _prf(tp: int, n_pred: int, n_true: int) -> tuple[float | None, float | None, float | None]:
-    prec = tp / n_pred if n_pred else None
-    rec = tp / n_true if n_true else None
-    if prec is None or rec is None:
-        return prec, rec, None
-    return prec, rec, f1(prec, rec)
+_prf = prf
 
 
 @dataclass
@@ -308,3 +303,40 @@ def evaluate(decisions: pl.DataFrame, labels: pl.DataFrame | Sequence[str] | pl.
                  .sort(["reason", "n"], descending=[False, True]))
     return Evaluation(per_label=per_label, accept=accept, confusion=confusion, by_reason=by_reason,
                       items=items, good_labels=good)
+
+
+#: Bounds the full pipeline (every model filter on) must meet on a labelled set (issue 3's acceptance;
+#: checked small in ``tests/test_filters_models.py`` and at full size by
+#: ``benchmarks/filter_acceptance_bench.py``).
+ACCEPTANCE_BOUNDS: dict[str, float] = {"exact_duplicate.f1": 0.95, "near_duplicate.f1": 0.9, "spam.f1": 0.9,
+                                       "low_effort.f1": 0.9, "genuine.max_false_rejection": 0.10,
+                                       "synthetic.auroc": 0.85}
+
+
+def acceptance_metrics(decisions: pl.DataFrame) -> dict[str, Any]:
+    """The numbers :data:`ACCEPTANCE_BOUNDS` bounds, from labelled pipeline decisions, plus ``checks``
+    (one bool per bound).
+
+    ``synthetic.auroc`` ranks ``synthetic`` against ``genuine`` items by ``synthetic.score`` (needs
+    the synthetic filter in the pipeline; unscored items count as 0).
+    """
+    from olkit.filters.metrics import auroc
+
+    per = evaluate(decisions).per_label
+    f1 = dict(zip(per["label"].to_list(), per["f1"].to_list(), strict=True))
+    genuine = decisions.filter(pl.col("label") == "genuine")
+    pair = decisions.filter(pl.col("label").is_in(["synthetic", "genuine"]))
+    out: dict[str, Any] = {f"{lab}.f1": f1.get(lab) for lab in ("exact_duplicate", "near_duplicate", "spam",
+                                                                 "low_effort")}
+    out["genuine.n"] = genuine.height
+    out["genuine.false_rejection"] = float(1 - genuine["accepted"].mean()) if genuine.height else None
+    out["synthetic.auroc"] = (auroc(pair["label"] == "synthetic", pair["synthetic.score"].fill_null(0.0))
+                              if "synthetic.score" in pair.columns else None)
+    b = ACCEPTANCE_BOUNDS
+    out["checks"] = {
+        **{k: (out[k] or 0.0) >= b[k] for k in ("exact_duplicate.f1", "near_duplicate.f1", "spam.f1",
+                                                 "low_effort.f1", "synthetic.auroc")},
+        "genuine.max_false_rejection": (out["genuine.false_rejection"] is not None
+                                        and out["genuine.false_rejection"] <= b["genuine.max_false_rejection"]),
+    }
+    return out

@@ -20,9 +20,8 @@ from typing import ClassVar
 
 import polars as pl
 
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, full_text, main_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import full_text, main_text, rule_decisions, with_content_columns
 
 #: U+FFFD, C0 controls except tab/newline/CR, DEL/C1 controls, and typical UTF-8-read-as-cp1252 mojibake.
 BAD_CHARS = r"[\x{FFFD}\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]|Ã[\x{80}-\x{BF}©¨¢¤±³¼]|â€[™œ\x{9D}“”˜¦]"

@@ -45,9 +45,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import main_text, rule_decisions, with_content_columns
 
 #: Gopher's stop words plus frequent English function words (presence of >= 2 distinct ones).
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with",  # Gopher

@@ -31,9 +31,8 @@ from typing import ClassVar
 
 import polars as pl
 
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import main_text, rule_decisions, with_content_columns
 
 #: English function words.
 ENGLISH = """the a an and or but of to in on at by for with from as is are was were be been being it its

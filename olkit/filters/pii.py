@@ -23,9 +23,8 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, full_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import full_text, rule_decisions, with_content_columns
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"

@@ -34,8 +34,6 @@ Example
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -45,26 +43,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from tqdm.auto import tqdm
 
 from olkit.errors import InputError
-from olkit.filters.base import LAYERS, Filter
-from olkit.filters.config import FilterPolicy
+from olkit.filters.base import (  # noqa: F401  (re-exported: the names lived here before)
+    CONTENT_COLUMNS,
+    LAYERS,
+    META_COLUMNS,
+    Filter,
+    full_text,
+    is_cross_row,
+    main_text,
+    prepare_batch,
+    rule_decisions,
+    with_content_columns,
+)
+from olkit.filters.config import FilterPolicy, scoring_values
+from olkit.filters.engines import score_local, score_ray
 from olkit.kit import atomic_file
 
 if TYPE_CHECKING:
     from olkit.policy import Policy
-
-#: Columns carried from the input to the results (when present) so decisions can be joined back.
-META_COLUMNS = ("submission_id", "contributor_id", "source_id", "source", "datanet", "created_at",
-                "label", "archetype", "split")
-#: Columns the filters read (when present).
-CONTENT_COLUMNS = ("instruction", "response", "text", "content_hash", "parent_id")
-
-
-def is_cross_row(f: Filter) -> bool:
-    """Whether a filter's score for one item depends on other items (dedup): scored on the driver."""
-    return bool(getattr(f, "cross_row", False))
 
 
 def _as_filter_policy(policy: Policy | FilterPolicy | None) -> tuple[FilterPolicy, Policy | None]:
@@ -84,46 +82,6 @@ def _policy_hash(fp: FilterPolicy, full: Policy | None) -> str:
     if full is not None and full.filters == fp:
         return full.version_hash
     return fp.version_hash
-
-
-def prepare_batch(frame: pl.DataFrame, *, source: str = "<frame>") -> pl.DataFrame:
-    """Validate and order a submissions frame for filtering.
-
-    Needs content (``instruction``+``response`` or ``text``) and ``submission_id`` (computed with
-    :func:`olkit.ingest.add_ids` when absent); missing optional columns are added as nulls.  Ordered by ``created_at`` then ``submission_id`` (first by time wins).
-    """
-    if not ({"response", "text"} & set(frame.columns)):
-        raise InputError("submissions need 'instruction'/'response' or 'text' columns", file=source,
-                         field="response")
-    if "submission_id" not in frame.columns:
-        # a raw frame (e.g. ``sample_stream()``): content-addressed ids exactly as ingestion makes them
-        from olkit.ingest import add_ids
-
-        if "contributor_id" not in frame.columns:
-            raise InputError("submissions need a 'submission_id' or a 'contributor_id' column", file=source,
-                             field="contributor_id")
-        missing = {c: pl.lit(None, dtype=pl.String) for c in ("instruction", "response", "text", "parent_id")
-                   if c not in frame.columns}
-        if "datanet" not in frame.columns:
-            missing["datanet"] = pl.lit("default")
-        frame = add_ids(frame.with_columns(**missing))
-    nulls = frame["submission_id"].null_count()
-    if nulls:
-        row = int(frame["submission_id"].is_null().arg_max())
-        raise InputError("submission_id is null", file=source, row=row, field="submission_id")
-    if frame["submission_id"].n_unique() != frame.height:
-        dup = frame.filter(pl.col("submission_id").is_duplicated())["submission_id"][0]
-        raise InputError(f"submission_id {dup!r} appears more than once", file=source, field="submission_id")
-    out = frame
-    for col in ("instruction", "response", "text", "contributor_id", "source_id", "content_hash",
-                "parent_id"):
-        if col not in out.columns:
-            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-        elif out.schema[col] != pl.String:
-            out = out.with_columns(pl.col(col).cast(pl.String))
-    if "created_at" not in out.columns:
-        out = out.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("created_at"))
-    return out.sort(["created_at", "submission_id"], nulls_last=True, maintain_order=True)
 
 
 @dataclass
@@ -162,15 +120,37 @@ class PipelineResult:
         return _policy_hash(self.policy, self.full_policy)
 
     def redecide(self, policy: Policy | FilterPolicy) -> PipelineResult:
-        """Decisions under another policy from the cached scores (no re-scoring)."""
+        """Decisions under another policy from the cached scores (no re-scoring).
+
+        Raises :class:`~olkit.errors.InputError` when ``policy`` changes a scoring-time field
+        (e.g. ``dedup.num_perm``): the cached scores were not computed with it, so its decisions
+        (and its policy hash) would describe a run that never happened.
+        """
         fp, full = _as_filter_policy(policy)
         out = PipelineResult(filters=self.filters, policy=fp, meta=self.meta, scores=self.scores,
                              score_seconds=self.score_seconds, full_policy=full, engine=self.engine)
         out._decide()
         return out
 
+    @property
+    def scored_with(self) -> dict[str, object]:
+        """The scoring-time values the cached scores were computed with (from the filters)."""
+        out: dict[str, object] = {}
+        for f in self.filters:
+            out.update(f.scoring_params())
+        return out
+
+    def _check_scoring(self, fp: FilterPolicy) -> None:
+        wanted = scoring_values(fp)
+        for key, value in self.scored_with.items():
+            if key in wanted and wanted[key] != value:
+                raise InputError(f"the policy sets scoring-time field {key}={wanted[key]!r} but the scores were "
+                                 f"computed with {value!r}: score again with this policy instead of re-deciding",
+                                 field=key)
+
     def _decide(self) -> None:
         fp = self.policy
+        self._check_scoring(fp)
         frames: list[pl.DataFrame] = []
         decide_seconds: dict[str, float] = {}
         names = []
@@ -364,97 +344,11 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------
     def _score_local(self, batch: pl.DataFrame, *, progress: bool) -> tuple[pl.DataFrame, dict[str, float]]:
-        seconds: dict[str, float] = {}
-        parts = [batch.select("submission_id")]
-        for f in tqdm(self.filters, desc="scoring", disable=not progress, leave=False):
-            t0 = time.perf_counter()
-            parts.append(_checked_scores(f, batch))
-            seconds[f.name] = time.perf_counter() - t0
-        return pl.concat(parts, how="horizontal"), seconds
+        return score_local(self.filters, batch, progress=progress)
 
     def _score_ray(self, batch: pl.DataFrame, *, progress: bool,
                    n_shards: int | None) -> tuple[pl.DataFrame, dict[str, float]]:
-        import ray
-
-        row_filters = [f for f in self.filters if not is_cross_row(f)]
-        cross_filters = [f for f in self.filters if is_cross_row(f)]
-        seconds: dict[str, float] = {}
-        if not ray.is_initialized():
-            ray.init(num_cpus=min(2, os.cpu_count() or 1), include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
-        import logging
-
-        import ray.data
-
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = progress
-        for name in ("ray.data", "ray"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        cols = [c for c in batch.columns if c in (*META_COLUMNS, *CONTENT_COLUMNS)]
-        n_shards = n_shards or max(2, min(16, batch.height // 2000 + 1))
-        row_scores = batch.select("submission_id")
-        with tempfile.TemporaryDirectory(prefix="olkit-ray-") as tmp:
-            with_idx = batch.select(cols).with_row_index("__row")
-            step = max(1, -(-batch.height // n_shards))
-            for i in range(0, max(batch.height, 1), step):
-                with_idx.slice(i, step).write_parquet(Path(tmp) / f"shard-{i // step:05d}.parquet")
-            if row_filters:
-                t0 = time.perf_counter()
-                ds = ray.data.read_parquet(tmp)
-                scored = ds.map_batches(_score_shard, fn_kwargs={"filters": row_filters}, batch_format="pyarrow",
-                                        batch_size=None)
-                tables = [pl.from_arrow(t) for t in ray.get(scored.to_arrow_refs())]
-                got = pl.concat([t for t in tables if t.height], how="vertical_relaxed") if tables else None
-                if got is None or got.height != batch.height:
-                    raise RuntimeError("ray scoring returned a different number of rows than the batch")
-                got = got.sort("__row")
-                elapsed = time.perf_counter() - t0
-                timing = got.select(pl.col("^__sec_.*$").first()).row(0, named=True) if got.height else {}
-                total = sum(timing.values()) or 1.0
-                for f in row_filters:
-                    seconds[f.name] = elapsed * timing.get(f"__sec_{f.name}", 0.0) / total
-                row_scores = got.drop("__row", "^__sec_.*$")
-        parts = {f.name: row_scores.select(pl.col(f"^{_re(f.name)}\\..*$")) for f in row_filters}
-        for f in tqdm(cross_filters, desc="global scoring", disable=not progress, leave=False):
-            t0 = time.perf_counter()
-            parts[f.name] = _checked_scores(f, batch)
-            seconds[f.name] = time.perf_counter() - t0
-        return pl.concat([batch.select("submission_id")] + [parts[f.name] for f in self.filters],
-                         how="horizontal"), seconds
-
-
-def _re(name: str) -> str:
-    import re
-
-    return re.escape(name)
-
-
-def _checked_scores(f: Filter, batch: pl.DataFrame) -> pl.DataFrame:
-    s = f.score(batch)
-    if s.height != batch.height or "submission_id" not in s.columns:
-        raise RuntimeError(f"filter {f.name!r}: score() must return one row per item with submission_id")
-    if not s["submission_id"].equals(batch["submission_id"]):
-        s = batch.select("submission_id").join(s, on="submission_id", how="left", maintain_order="left")
-    bad = [c for c in s.columns if c != "submission_id" and not c.startswith(f"{f.name}.")]
-    if bad:
-        raise RuntimeError(f"filter {f.name!r}: score columns must be named '{f.name}.<signal>', got {bad}")
-    return s.drop("submission_id")
-
-
-def _score_shard(table: Any, filters: list[Filter]) -> Any:
-    """Ray Data task: per-row filter scores of one Parquet shard (keeps the shard's ``__row`` index)."""
-    batch = pl.from_arrow(table)
-    if not isinstance(batch, pl.DataFrame):  # pragma: no cover
-        batch = batch.to_frame()
-    batch = prepare_batch(batch)
-    parts = [batch.select("__row", "submission_id")] if "__row" in batch.columns else [batch.select("submission_id")]
-    secs = {}
-    for f in filters:
-        t0 = time.perf_counter()
-        parts.append(_checked_scores(f, batch))
-        secs[f"__sec_{f.name}"] = time.perf_counter() - t0
-    out = pl.concat(parts, how="horizontal").with_columns([pl.lit(v).alias(k) for k, v in secs.items()])
-    return out.to_arrow()
+        return score_ray(self.filters, batch, progress=progress, n_shards=n_shards)
 
 
 def evaluate_rejections(decisions: pl.DataFrame, labels: pl.DataFrame | None = None,
@@ -493,50 +387,3 @@ def evaluate_rejections(decisions: pl.DataFrame, labels: pl.DataFrame | None = N
 def dumps_stats(result: PipelineResult) -> str:
     """Stats as a JSON string (for logs)."""
     return json.dumps(result.stats.to_dicts(), default=str)
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers shared by the rule-based filters
-
-
-def main_text() -> pl.Expr:
-    """The content whose quality is judged: ``text`` for documents, else the ``response`` ("" if null)."""
-    return pl.coalesce(pl.col("text"), pl.col("response"), pl.lit("")).cast(pl.String)
-
-
-def full_text() -> pl.Expr:
-    """Everything the contributor wrote: ``text``, or ``instruction`` + blank line + ``response``."""
-    pair = pl.concat_str([pl.col("instruction").fill_null(""), pl.col("response").fill_null("")],
-                         separator="\n\n")
-    return pl.coalesce(pl.col("text"), pair, pl.lit("")).cast(pl.String)
-
-
-def rule_decisions(scores: pl.DataFrame, rules: Sequence[tuple[str, pl.Expr]], score: pl.Expr,
-                   *, enabled: bool = True) -> pl.DataFrame:
-    """Decision frame from named failure conditions (``(reason_code, fails_expr)``, in priority order).
-
-    Returns the contract columns plus ``reason_codes`` (every rule that fired); nulls in a condition
-    count as "does not fire".
-    """
-    if not rules or not enabled:
-        return scores.select(
-            "submission_id", pl.lit(True).alias("passed"), score.cast(pl.Float64).alias("score"),
-            pl.lit(None, dtype=pl.String).alias("reason_code"),
-            pl.lit([], dtype=pl.List(pl.String)).alias("reason_codes"))
-    fired = [pl.when(cond.fill_null(False)).then(pl.lit(code)).otherwise(pl.lit(None, dtype=pl.String))
-             for code, cond in rules]
-    return scores.select(
-        "submission_id", score.cast(pl.Float64).alias("score"),
-        pl.concat_list(fired).list.drop_nulls().alias("reason_codes"),
-    ).with_columns(
-        (pl.col("reason_codes").list.len() == 0).alias("passed"),
-        pl.col("reason_codes").list.first().alias("reason_code"),
-    ).select("submission_id", "passed", "score", "reason_code", "reason_codes")
-
-
-def with_content_columns(batch: pl.DataFrame) -> pl.DataFrame:
-    """``batch`` with any missing ``instruction``/``response``/``text`` column added as nulls."""
-    missing = [c for c in ("instruction", "response", "text") if c not in batch.columns]
-    if not missing:
-        return batch
-    return batch.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])

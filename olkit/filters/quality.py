@@ -23,7 +23,7 @@ Three choices guard against that, each decided on the training data alone:
 
 The shipped default (``data/models/quality_model.json``) is fitted on the sample datanet's
 ``train`` split, genuine items against low-effort, spam and off-topic items, grouped by module,
-and refitted with :func:`fit_default` (``python -m olkit.filters.quality``); its metadata records
+and refitted with ``scripts/refit_quality_model.py``; its metadata records
 held-out and external AUROC.
 
 Example
@@ -40,21 +40,21 @@ Example
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
 
 from olkit.errors import InputError
-from olkit.filters.config import FilterPolicy, QualityPolicy
+from olkit.filters.base import rule_decisions
+from olkit.filters.calibrated import CalibratedLogistic
+from olkit.filters.config import FilterPolicy
 from olkit.filters.embeddings import EmbeddingCache, EmbeddingFilter, cosine_rows, default_embedder
 from olkit.filters.heuristics import TERMINAL_END
-from olkit.filters.pipeline import rule_decisions
-from olkit.filters.synthetic import CalibratedLogistic, auroc, default_model_path
+from olkit.filters.synthetic import default_model_path
 
 DEFAULT_MODEL_FILE = "quality_model.json"
 #: Labels counted as good / bad when fitting (duplicates, synthetic and other-language items have
@@ -182,33 +182,3 @@ def fit_quality(frame: pl.DataFrame, *, seed: int = 0, C: float = 0.02, good: Se
     if group_col is not None:
         model.metadata["group_col"] = group_col
     return model
-
-
-def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None = None) -> dict[str, Any]:
-    """Refit the shipped model on the sample datanet's ``train`` split (calibrated on leave-module-out
-    folds); report held-out and external AUROC and false rejection of genuine items at the default
-    ``min_score``."""
-    from olkit.data import external_eval_set, sample_stream
-    from olkit.data.corpus import stdlib_qa
-
-    stream = sample_stream(n_contributors=n_contributors, seed=seed)
-    modules = stdlib_qa().select("question_id", "module")
-    train = stream.filter(pl.col("split") == "train").join(modules, on="question_id", how="left")
-    model = fit_quality(train, seed=seed, group_col="module")
-    metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed}
-    for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),
-                        ("external", external_eval_set(seed=seed))):
-        data, y = training_frame(frame)
-        prob = model.predict_proba(QualityModel.featurize(data))
-        metrics[f"{name}_auroc"] = auroc(y, prob)
-        metrics[f"{name}_n"] = data.height
-        metrics[f"{name}_genuine_rejected_at_default"] = float((prob[y == 1] < QualityPolicy().min_score).mean())
-    model.metadata.update(metrics)
-    model.save(out or default_model_path(DEFAULT_MODEL_FILE))
-    return model.metadata
-
-
-if __name__ == "__main__":  # python -m olkit.filters.quality [n_contributors] [seed]
-    import sys
-
-    print(json.dumps(fit_default(*[int(a) for a in sys.argv[1:3]]), indent=1))

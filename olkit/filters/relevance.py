@@ -25,9 +25,9 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
+from olkit.filters.base import rule_decisions
 from olkit.filters.config import FilterPolicy
 from olkit.filters.embeddings import EmbeddingFilter, cosine_rows
-from olkit.filters.pipeline import rule_decisions
 
 
 class RelevanceFilter(EmbeddingFilter):

@@ -36,9 +36,8 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import main_text, rule_decisions, with_content_columns
 
 URL = (r"(?i)\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+"
        r"|\b[a-z0-9][a-z0-9-]{1,62}\.(?:com|net|org|io|xyz|top|click|biz|info|shop|online|site|win|cc|ru|cn"

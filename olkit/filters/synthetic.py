@@ -20,7 +20,7 @@ log-probability by more than human text does.  Three parts:
   features; ``decide`` rejects with ``synthetic.machine_generated`` when the probability exceeds
   ``policy.synthetic.threshold``.
 
-The shipped default is refitted with :func:`fit_default` (``python -m olkit.filters.synthetic``).
+The shipped default is refitted with ``scripts/refit_synthetic_detector.py``.
 
 Example
 -------
@@ -38,9 +38,8 @@ Example
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -52,10 +51,11 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from olkit.errors import InputError
-from olkit.filters.base import Filter
+from olkit.filters.base import Filter, rule_decisions
+from olkit.filters.calibrated import CalibratedLogistic
 from olkit.filters.config import FilterPolicy
-from olkit.filters.pipeline import rule_decisions
-from olkit.kit import atomic_file, auroc, write_text_atomic  # noqa: F401  (auroc: re-exported)
+from olkit.filters.metrics import auroc  # noqa: F401  (re-exported: notebook 02 imports it from here)
+from olkit.filters.score_cache import PartCache
 
 #: Per-item features computed by :class:`LMFeatureExtractor` (column order of the feature matrix).
 FEATURES: tuple[str, ...] = (
@@ -82,13 +82,39 @@ DEFAULT_MODEL_FILE = "synthetic_detector.json"
 # LM features
 # --------------------------------------------------------------------------------------------
 
+def bf16_enabled() -> bool:
+    """Whether LM scoring runs in bfloat16: the CPU (or GPU) computes bf16 natively and the
+    ``OLKIT_BF16`` environment switch is not ``0`` (``OLKIT_BF16=0`` forces float32 everywhere)."""
+    if os.environ.get("OLKIT_BF16", "").strip() == "0":
+        return False
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - torch without oneDNN
+        return False
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``"auto"`` -> ``"bfloat16"`` where :func:`bf16_enabled`, else ``"float32"``; others unchanged."""
+    if dtype == "auto":
+        return "bfloat16" if bf16_enabled() else "float32"
+    if dtype not in ("float32", "bfloat16"):
+        raise InputError(f"dtype must be 'auto', 'float32' or 'bfloat16', got {dtype!r}", field="dtype")
+    return dtype
+
+
+#: Forward passes run by :func:`_load_lm` models since import (for tests that count model work).
+LM_CALLS = {"batches": 0, "items": 0}
+
+
 @cache
-def _load_lm(path: str):
+def _load_lm(path: str, dtype: str = "float32"):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     model.eval()
     return tokenizer, model
 
@@ -104,8 +130,13 @@ class LMFeatureExtractor:
     max_response_tokens, max_instruction_tokens:
         Truncation: the first ``max_response_tokens`` response tokens are scored, conditioned on
         the first ``max_instruction_tokens`` instruction tokens.
-    batch_size:
-        Items per forward pass (items are length-sorted, so padding stays small).
+    batch_size, max_batch_tokens:
+        At most ``batch_size`` items and ``max_batch_tokens`` (padded) tokens per forward pass;
+        items are sorted by length and cut into buckets of similar length, so padding stays small
+        (the attention mask hides it; results do not depend on the batch an item lands in).
+    dtype:
+        ``"auto"`` (bfloat16 where the CPU computes it natively, unless ``OLKIT_BF16=0``),
+        ``"float32"`` or ``"bfloat16"``.  Part of the cache key.
     cache:
         Keep features on disk under ``<olkit cache>/lm_features/<settings hash>/`` keyed by a
         content hash (``True`` by default; ``False`` for none, or a folder).
@@ -114,7 +145,9 @@ class LMFeatureExtractor:
     model_path: str | Path | None = None
     max_response_tokens: int = 64
     max_instruction_tokens: int = 48
-    batch_size: int = 16
+    batch_size: int = 64
+    max_batch_tokens: int = 4096
+    dtype: str = "auto"
     cache: bool | str | Path = True
     show_progress: bool = True
     max_cache_parts: int = 64
@@ -134,6 +167,8 @@ class LMFeatureExtractor:
     def settings_key(self) -> str:
         name = "smollm2-135m-instruct" if self.model_path is None else Path(self.model_path).name
         raw = f"{name}|{self.max_response_tokens}|{self.max_instruction_tokens}|v{FEATURE_VERSION}"
+        if resolve_dtype(self.dtype) != "float32":  # float32 keeps the key it always had
+            raw += f"|{resolve_dtype(self.dtype)}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
@@ -156,30 +191,12 @@ class LMFeatureExtractor:
 
     def _read_cache(self, keys: list[str]) -> pl.DataFrame | None:
         folder = self.cache_dir
-        if folder is None or not folder.is_dir() or not any(folder.glob("part-*.parquet")):
-            return None
-        want = pl.DataFrame({"key": list(dict.fromkeys(keys))}, schema={"key": pl.String})
-        try:
-            return (pl.scan_parquet(str(folder / "part-*.parquet")).join(want.lazy(), on="key", how="semi")
-                    .unique("key", keep="first").collect())
-        except (OSError, pl.exceptions.PolarsError):  # a part compacted away by another process
-            return None
+        return None if folder is None else PartCache(folder, max_parts=self.max_cache_parts).read(keys)
 
     def _write_cache(self, frame: pl.DataFrame) -> None:
         folder = self.cache_dir
-        if folder is None or frame.height == 0:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_file(folder / f"part-{uuid.uuid4().hex}.parquet") as tmp:
-            frame.write_parquet(tmp)
-        parts = sorted(folder.glob("part-*.parquet"))
-        if len(parts) > self.max_cache_parts:  # keep scans fast: merge the small parts into one
-            merged = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed").unique(
-                "key", keep="first", maintain_order=True)
-            with atomic_file(folder / f"part-{uuid.uuid4().hex}.parquet") as tmp:
-                merged.write_parquet(tmp)
-            for p in parts:
-                p.unlink(missing_ok=True)
+        if folder is not None:
+            PartCache(folder, max_parts=self.max_cache_parts).write(frame)
 
     # -- public -------------------------------------------------------------------------------
     def transform(self, instructions: Sequence[str | None], responses: Sequence[str | None]) -> pl.DataFrame:
@@ -233,13 +250,13 @@ class LMFeatureExtractor:
     def _compute(self, instructions: list[str], responses: list[str]) -> pl.DataFrame:
         import torch
 
-        tokenizer, model = _load_lm(str(self.resolved_model_path))
+        tokenizer, model = _load_lm(str(self.resolved_model_path), resolve_dtype(self.dtype))
         seqs = self._tokenize(tokenizer, instructions, responses)
         n = len(seqs)
         out = np.full((n, len(FEATURES)), np.nan, dtype=np.float64)
-        order = np.argsort([len(s) for s, _ in seqs], kind="stable")
+        lengths = np.array([len(s) for s, _ in seqs], dtype=np.int64)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        batches = [order[i: i + self.batch_size] for i in range(0, n, self.batch_size)]
+        batches = length_buckets(lengths, self.batch_size, self.max_batch_tokens)
         bar = tqdm(total=n, desc="SmolLM2 features", unit="item",
                    disable=not self.show_progress or n < 2 * self.batch_size)
         with torch.inference_mode():
@@ -254,6 +271,8 @@ class LMFeatureExtractor:
                     att[j, : len(s)] = 1
                     target[j, start: len(s)] = True
                 out[rows] = self._batch_features(model, ids, att, target)
+                LM_CALLS["batches"] += 1
+                LM_CALLS["items"] += len(rows)
                 bar.update(len(rows))
         bar.close()
         return pl.DataFrame(out, schema=list(FEATURES), orient="row").fill_nan(None)
@@ -270,14 +289,16 @@ class LMFeatureExtractor:
         seg = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(pred_mask)[pred_mask]
         lp_list, rank_list, ent_list, var_list = [], [], [], []
         for lo in range(0, h.shape[0], 1024):               # bounded memory for the vocab axis
-            logits = model.lm_head(h[lo: lo + 1024]).float()
-            logp = torch.log_softmax(logits, dim=-1)
+            # one vocabulary-wide buffer, updated in place: logits -> log-probs -> p*logp -> p*logp^2
+            z = model.lm_head(h[lo: lo + 1024]).float()
             t = tok[lo: lo + 1024]
-            lp_tok = logp.gather(1, t.unsqueeze(1)).squeeze(1)
-            rank = (logp > lp_tok.unsqueeze(1)).sum(1) + 1
-            p = logp.exp()
-            mean_lp = (p * logp).sum(1)                     # = -entropy
-            var_lp = (p * logp.square()).sum(1) - mean_lp.square()
+            z_tok = z.gather(1, t.unsqueeze(1))
+            rank = (z > z_tok).sum(1) + 1
+            z.sub_(torch.logsumexp(z, dim=-1, keepdim=True))
+            lp_tok = z.gather(1, t.unsqueeze(1)).squeeze(1)
+            pz = z.exp().mul_(z)
+            mean_lp = pz.sum(1)                              # = -entropy
+            var_lp = pz.mul_(z).sum(1) - mean_lp.square()
             lp_list.append(lp_tok)
             rank_list.append(rank)
             ent_list.append(-mean_lp)
@@ -313,174 +334,29 @@ class LMFeatureExtractor:
         return res
 
 
+def length_buckets(lengths: np.ndarray, max_items: int, max_tokens: int) -> list[np.ndarray]:
+    """Indices cut into batches of similar length: sorted by length, each batch at most
+    ``max_items`` items and ``max_tokens`` padded tokens (a longer single item gets its own batch).
+
+    >>> [b.tolist() for b in length_buckets(np.array([5, 50, 6, 49]), max_items=8, max_tokens=100)]
+    [[0, 2], [3, 1]]
+    """
+    order = np.argsort(lengths, kind="stable")
+    out: list[np.ndarray] = []
+    start = 0
+    for i in range(len(order)):
+        width = int(lengths[order[i]])
+        if i > start and ((i - start + 1) * width > max_tokens or i - start >= max_items):
+            out.append(order[start:i])
+            start = i
+    if start < len(order):
+        out.append(order[start:])
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Calibrated classifier
 # --------------------------------------------------------------------------------------------
-
-class CalibratedLogistic:
-    """Standardised logistic regression + Platt calibration over named features.
-
-    ``fit`` learns the logistic regression on all rows and the calibration (a 1-D logistic fit)
-    on out-of-fold decision values from ``cv`` folds, the same scheme as sklearn's
-    ``CalibratedClassifierCV(method="sigmoid", ensemble=False)``.  The fitted model is plain
-    arrays, saved as JSON and evaluated with numpy (no sklearn needed to score).
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, len(FEATURES))); y = (X[:, 0] + 0.3 * rng.normal(size=200)) > 0
-    >>> clf = SyntheticTextClassifier(seed=0).fit(X, y)
-    >>> float(clf.predict_proba(X[:1])[0]) >= 0.0
-    True
-    """
-
-    kind: ClassVar[str] = "olkit.calibrated_logistic"
-
-    def __init__(self, features: Sequence[str], *, C: float = 1.0, cv: int = 5,
-                 seed: int = 0) -> None:
-        self.features = tuple(features)
-        self.C = float(C)
-        self.cv = int(cv)
-        self.seed = int(seed)
-        self.mean_: np.ndarray | None = None
-        self.scale_: np.ndarray | None = None
-        self.coef_: np.ndarray | None = None
-        self.intercept_: float = 0.0
-        self.calibration_: tuple[float, float] = (1.0, 0.0)
-        self.fill_: np.ndarray | None = None
-        self.metadata: dict[str, Any] = {}
-
-    # -- helpers ----------------------------------------------------------------------------
-    def _matrix(self, X) -> np.ndarray:
-        if isinstance(X, pl.DataFrame):
-            missing = [f for f in self.features if f not in X.columns]
-            if missing:
-                raise InputError(f"feature columns missing: {missing}", field=missing[0])
-            X = X.select(self.features).to_numpy()
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.features):
-            raise InputError(f"expected {len(self.features)} feature columns, got shape {X.shape}")
-        return X
-
-    @property
-    def is_fitted(self) -> bool:
-        return self.coef_ is not None
-
-    def fit(self, X, y, groups=None) -> CalibratedLogistic:
-        """Fit on a feature matrix/frame and binary labels (1 = the positive class).
-
-        ``groups`` (one id per row, e.g. the topic an item is about) makes the out-of-fold scores
-        behind the Platt calibration and ``cv_auroc`` come from *unseen groups*: probabilities are
-        then calibrated for data from a new topic rather than for more of the same.
-        """
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-        X = self._matrix(X)
-        y = np.asarray(y).astype(int)
-        ok = np.isfinite(X).all(axis=1)
-        X, y = X[ok], y[ok]
-        if groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != len(ok):
-                raise InputError(f"groups has {len(groups)} entries for {len(ok)} rows", field="groups")
-            groups = groups[ok]
-        if len(np.unique(y)) < 2:
-            raise InputError("need examples of both classes to fit", field="label")
-        self.fill_ = np.nanmedian(X, axis=0)
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
-        self.scale_[self.scale_ < 1e-12] = 1.0
-        Z = (X - self.mean_) / self.scale_
-
-        def lr():
-            return LogisticRegression(C=self.C, max_iter=2000)
-
-        folds = max(2, min(self.cv, int(np.bincount(y).min())))
-        if groups is not None:
-            folds = max(2, min(folds, len(np.unique(groups))))
-            splits = StratifiedGroupKFold(folds, shuffle=True, random_state=self.seed).split(Z, y, groups)
-        else:
-            splits = StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(Z, y)
-        oof = np.zeros(len(y))
-        for tr, te in splits:
-            oof[te] = lr().fit(Z[tr], y[tr]).decision_function(Z[te])
-        platt = LogisticRegression(C=1e6, max_iter=2000).fit(oof.reshape(-1, 1), y)
-        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-        model = lr().fit(Z, y)
-        self.coef_ = model.coef_[0].astype(np.float64)
-        self.intercept_ = float(model.intercept_[0])
-        self.metadata = {"n_train": int(len(y)), "n_positive": int(y.sum()),
-                         "cv_auroc": float(auroc(y, oof)), "C": self.C, "seed": self.seed,
-                         "cv": "grouped" if groups is not None else "stratified"}
-        return self
-
-    def decision_function(self, X) -> np.ndarray:
-        if not self.is_fitted:
-            raise RuntimeError(f"{type(self).__name__} is not fitted")
-        X = self._matrix(X)
-        X = np.where(np.isfinite(X), X, self.fill_)
-        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Calibrated probability of the positive class for each row (all-NaN rows → NaN)."""
-        X = self._matrix(X)
-        bad = ~np.isfinite(X).any(axis=1)
-        a, b = self.calibration_
-        p = 1.0 / (1.0 + np.exp(-(a * self.decision_function(X) + b)))
-        p[bad] = np.nan
-        return p
-
-    # -- persistence --------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        if not self.is_fitted:
-            raise RuntimeError(f"{type(self).__name__} is not fitted")
-        def r(a: np.ndarray) -> list[float]:
-            return [float(f"{v:.7g}") for v in a]
-
-        return {"kind": self.kind, "version": 1, "features": list(self.features),
-                "mean": r(self.mean_), "scale": r(self.scale_), "fill": r(self.fill_),
-                "coef": r(self.coef_), "intercept": self.intercept_,
-                "calibration": list(self.calibration_), "C": self.C, "cv": self.cv, "seed": self.seed,
-                "metadata": self.metadata}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON atomically."""
-        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> CalibratedLogistic:
-        if not isinstance(data, dict) or data.get("kind") != cls.kind:
-            got = data.get("kind") if isinstance(data, dict) else type(data).__name__
-            raise InputError(f"expected a {cls.kind!r} model, got {got!r}", file=source, field="kind")
-        try:
-            clf = cls.__new__(cls)
-            CalibratedLogistic.__init__(clf, data["features"], C=data.get("C", 1.0), cv=data.get("cv", 5), seed=data.get("seed", 0))
-            clf.mean_ = np.asarray(data["mean"], dtype=np.float64)
-            clf.scale_ = np.asarray(data["scale"], dtype=np.float64)
-            clf.fill_ = np.asarray(data["fill"], dtype=np.float64)
-            clf.coef_ = np.asarray(data["coef"], dtype=np.float64)
-            clf.intercept_ = float(data["intercept"])
-            clf.calibration_ = (float(data["calibration"][0]), float(data["calibration"][1]))
-            clf.metadata = dict(data.get("metadata", {}))
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            raise InputError(f"not a synthetic-text classifier: {err!r}", file=source) from None
-        if not (len(clf.mean_) == len(clf.scale_) == len(clf.coef_) == len(clf.features)):
-            raise InputError("feature/coefficient lengths differ", file=source, field="coef")
-        return clf
-
-    @classmethod
-    def load(cls, path: str | Path) -> CalibratedLogistic:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no such model file", file=str(path)) from None
-        except json.JSONDecodeError as err:
-            raise InputError(f"not valid JSON: {err.msg}", file=str(path), row=err.lineno) from None
-        return cls.from_dict(data, source=str(path))
-
 
 class SyntheticTextClassifier(CalibratedLogistic):
     """:class:`CalibratedLogistic` over the LM :data:`FEATURES` (1 = machine-generated)."""
@@ -583,52 +459,3 @@ def fit_detector(frame: pl.DataFrame, *, extractor: LMFeatureExtractor | None = 
     feats = extractor.transform(data.get_column("instruction").to_list(), data.get_column("response").to_list())
     y = (data.get_column("label") == "synthetic").to_numpy()
     return SyntheticTextClassifier(seed=seed, C=C).fit(feats, y)
-
-
-def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None = None,
-                max_per_class: int = 120, max_eval_per_class: int = 80) -> dict[str, Any]:
-    """Refit the shipped detector on the sample datanet's ``train`` split; report held-out AUROC.
-
-    At most ``max_per_class`` synthetic and as many genuine items (drawn with ``seed``) are used
-    for fitting, ``max_eval_per_class`` of each for evaluation, to keep the SmolLM2 pass
-    affordable on a CPU.  AUROC is measured the same way on the
-    ``heldout`` split and on :func:`olkit.data.external.external_eval_set`, which nobody fitted on.
-    Returns the metrics (also stored in the model's ``metadata``).
-    """
-    from olkit.data import external_eval_set, sample_stream
-
-    def balanced(frame: pl.DataFrame, k: int) -> pl.DataFrame:
-        data = training_frame(frame)
-        syn = data.filter(pl.col("label") == "synthetic")
-        hum = data.filter(pl.col("label") != "synthetic")
-        return pl.concat([syn.sample(min(k, syn.height), seed=seed), hum.sample(min(k, hum.height), seed=seed)])
-
-    stream = sample_stream(n_contributors=n_contributors, seed=seed)
-    extractor = LMFeatureExtractor()
-    train = balanced(stream.filter(pl.col("split") == "train"), max_per_class)
-    clf = fit_detector(train, extractor=extractor, seed=seed)
-    metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed,
-                               "max_response_tokens": extractor.max_response_tokens,
-                               "max_instruction_tokens": extractor.max_instruction_tokens}
-    for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),
-                        ("external", external_eval_set(seed=seed))):
-        data = balanced(frame, max_eval_per_class)
-        feats = extractor.transform(data["instruction"].to_list(), data["response"].to_list())
-        prob = clf.predict_proba(feats)
-        is_syn = (data["label"] == "synthetic").to_numpy()
-        metrics[f"{name}_auroc"] = auroc(is_syn, prob)
-        metrics[f"{name}_n"] = data.height
-        metrics[f"{name}_n_synthetic"] = int(is_syn.sum())
-        metrics[f"{name}_human_rejected_at_0.5"] = float(np.mean(prob[~is_syn] >= 0.5))
-        metrics[f"{name}_synthetic_caught_at_0.5"] = float(np.mean(prob[is_syn] >= 0.5))
-    clf.metadata.update(metrics)
-    clf.save(out or default_model_path())
-    return clf.metadata
-
-
-if __name__ == "__main__":  # python -m olkit.filters.synthetic [n_contributors seed max_per_class max_eval]
-    import sys
-
-    args = [int(a) for a in sys.argv[1:3]]
-    args += [None] + [int(a) for a in sys.argv[3:5]]  # out=None
-    print(json.dumps(fit_default(*args), indent=1))

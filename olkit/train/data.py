@@ -156,7 +156,7 @@ def split_and_select(
     ``reputation`` (``contributor_id, reputation`` in [0, 1]) drives ``reputation_weighted``
     sampling; without it, reputation is computed from the decisions by the policy's reputation rule
     (``selection`` a Policy; otherwise the default rule) with
-    :func:`olkit.economy.reputation.contributor_reputation`, the implementation the economy uses.  Each submission is kept with probability equal to its contributor's
+    :func:`olkit.reputation.ledger.contributor_reputation`, the implementation the economy uses.  Each submission is kept with probability equal to its contributor's
     reputation (seeded).  ``max_examples`` caps any mode by a seeded random subset.
 
     Raises :class:`EmptyTrainingSet` when nothing is left and :class:`InputError` when the mode
@@ -211,7 +211,7 @@ def split_and_select(
             if decisions is None:
                 raise InputError("reputation-weighted selection needs a reputation table or filter "
                                  "decisions", field="reputation")
-            from olkit.economy.reputation import contributor_reputation
+            from olkit.reputation.ledger import contributor_reputation
 
             log = frame.select("submission_id", "contributor_id").join(
                 decisions.select("submission_id", *[c for c in ("accepted", "reasons") if c in decisions.columns]),

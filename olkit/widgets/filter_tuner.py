@@ -43,12 +43,12 @@ import polars as pl
 
 from olkit.config import Section
 from olkit.errors import InputError
-from olkit.filters.config import FilterPolicy
+from olkit.filters.config import FilterPolicy, scoring_keys
 from olkit.filters.evaluate import GOOD_LABELS, evaluate
 
-#: Policy keys that change what is scored (not how it is decided): no control for them.
-RESCORE_KEYS = frozenset({"dedup.shingle", "dedup.shingle_size", "dedup.num_perm", "dedup.bands",
-                          "dedup.rows", "dedup.seed", "dedup.exact", "language.min_evidence"})
+#: Policy keys that change what is scored (not how it is decided): no control for them.  Read from
+#: the policy's own scoring-time marking (``olkit.filters.config.SCORING``).
+RESCORE_KEYS = scoring_keys()
 #: Rows in the margin table.
 MARGIN_ROWS = 10
 
