@@ -451,14 +451,17 @@ class Store:
                ".ndjson": "(FORMAT json)"}.get(path.suffix.lower())
         if fmt is None:
             raise InputError("export writes .parquet, .csv or .jsonl", file=str(path))
-        ledger = {self.path.resolve(), self.path.with_name(self.path.name + ".wal").resolve()}
-        if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
-            raise InputError("refusing to overwrite the store with an export; give another --out", file=str(path))
         try:
+            ledger = {self.path.resolve(), self.path.with_name(self.path.name + ".wal").resolve()}
+            if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
+                raise InputError("refusing to overwrite the store with an export; give another --out",
+                                 file=str(path))
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-        except OSError as err:
-            raise InputError(f"cannot write here: {err.strerror}", file=str(path)) from None
+        except (OSError, ValueError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"cannot write here: {getattr(err, 'strerror', None) or err}", file=_printable(path)) from None
         os.close(fd)
         try:
             self.con.execute(f"COPY (SELECT {_visible(name)} FROM {name}) TO '{_sql_str(tmp)}' {fmt}")
@@ -985,6 +988,11 @@ def _check_time(value: Any, name: str) -> None:
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     if not _TIME_RANGE[0] <= aware < _TIME_RANGE[1]:
         raise InputError(f"{name} {value.isoformat()} is outside 1900-01-01..2200-01-01", field=name)
+
+
+def _printable(path: Path) -> str:
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def _same_file(a: Path, b: Path) -> bool:
