@@ -48,6 +48,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ _DDL: dict[str, str] = {
         created_at TIMESTAMPTZ, row_hash VARCHAR NOT NULL""",
     "payouts": """
         run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, amount DOUBLE NOT NULL, share DOUBLE,
-        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
+        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, amount_exact VARCHAR,
+        row_hash VARCHAR NOT NULL""",
     "reputation": """
         run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, reputation DOUBLE NOT NULL, extra VARCHAR,
         policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
@@ -700,6 +702,9 @@ class Store:
         """Record one reward run: ``contributor_id``, ``amount`` [, ``share``, ``components``].
 
         One row per contributor; a null or blank ``contributor_id`` or a non-finite amount is refused.
+        ``amount`` is stored as a float and, exactly, as text in ``amount_exact``: integer and
+        Decimal amounts (e.g. :func:`olkit.rewards.split_budget` with ``unit=`` beyond 2**53 units,
+        an object array of Python ints/Decimals) keep every digit there.
         """
         run_id = run_id or self.new_run_id("reward")
         for col in ("contributor_id", "amount"):
@@ -708,7 +713,9 @@ class Store:
         policy_hash, _ = _policy_parts(policy)
         now = _now()
         comp = frame.schema.get("components")
+        frame = _exact_amounts(frame)
         rows = _contributor_rows(frame, "payouts", run_id, now, policy_hash, [
+            pl.col("_amount_exact").alias("amount_exact"),
             pl.col("amount").cast(pl.Float64),
             (pl.col("share").cast(pl.Float64) if "share" in frame.columns
              else pl.lit(None, dtype=pl.Float64)).alias("share"),
@@ -938,6 +945,23 @@ def _parse_head(head: str) -> tuple[int | None, str]:
         raise InputError(f"a head is HASH or SEQ:HASH (64 hex digits, as `olkit store head` prints), got {head!r}",
                          field="--head")
     return (int(seq) if seq else None), value
+
+
+def _exact_amounts(frame: pl.DataFrame) -> pl.DataFrame:
+    """``amount`` as Float64 plus ``_amount_exact`` (its exact text); Python ints/Decimals accepted."""
+    amount = frame["amount"]
+    if amount.dtype == pl.Object:  # an object array of Python ints / Decimals (one value per payee)
+        values = amount.to_list()
+        for i, value in enumerate(values):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | Decimal)):
+                raise InputError(f"amount must be a number, got {value!r}", row=i, field="amount")
+        return frame.with_columns(pl.Series("amount", [None if v is None else float(v) for v in values],
+                                            dtype=pl.Float64),
+                                  pl.Series("_amount_exact", [None if v is None else str(v) for v in values],
+                                            dtype=pl.String))
+    if not (amount.dtype.is_numeric() or amount.dtype == pl.Null):
+        raise InputError(f"amount must be numeric, not {amount.dtype}", field="amount")
+    return frame.with_columns(amount.cast(pl.String).alias("_amount_exact"))
 
 
 def _contributor_rows(frame: pl.DataFrame, table: str, run_id: str, now: datetime, policy_hash: str | None,
