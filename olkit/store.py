@@ -821,33 +821,41 @@ class Store:
         group, keys = _HASHED[table]
         name = " || ', ' || ".join(f"'{k}=' || coalesce({k}::VARCHAR, 'NULL')" for k in keys)
         problems: list[Problem] = []
-        if table == "submissions":
-            bad = _first(self.con.execute(
-                f"SELECT submission_id, content_hash <> {CONTENT_HASH_SQL} FROM submissions "
-                f"WHERE content_hash IS DISTINCT FROM {CONTENT_HASH_SQL} "
-                f"OR submission_id IS DISTINCT FROM {submission_id_sql('content_hash')} ORDER BY rowid LIMIT 1"
-            ).fetchall())
-            if bad:
-                what = ("its content no longer matches its content_hash (edited)" if bad[1]
-                        else "its submission_id does not match datanet/contributor/content/parent (edited)")
-                problems.append(Problem("submissions", f"submission_id={bad[0]}", what))
-        cols = ", ".join(keys)
-        dup = _first(self.con.execute(
-            f"SELECT {name}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1 "
-            f"ORDER BY min(rowid) LIMIT 1").fetchall())
-        # one pass: per group, its size, digest, first row, and first row whose values fail its row hash
+        content = ("FALSE", "FALSE")
+        if table == "submissions":  # content hash and id recomputed too (names the edited row precisely)
+            content = (f"(content_hash IS DISTINCT FROM {CONTENT_HASH_SQL} OR submission_id IS DISTINCT FROM "
+                       f"{submission_id_sql('content_hash')})", f"content_hash IS DISTINCT FROM {CONTENT_HASH_SQL}")
+        # one pass: per group its size, digest and first row; the first row failing its row hash,
+        # the first duplicated row (by key, over the whole table), the first row failing its content hash
         groups = self.con.execute(
-            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min({name}, rowid), "
-            f"arg_min({name}, rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}), "
-            f"min(rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}) "
-            f"FROM {table} GROUP BY {group} ORDER BY min(rowid)").fetchall()
-        edited = [(at, row) for *_, row, at in groups if at is not None]
+            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min(_name, _rid), "
+            "min(_rid) FILTER (WHERE _edited), arg_min(_name, _rid) FILTER (WHERE _edited), "
+            "min(_rid) FILTER (WHERE _dup > 1), arg_min(_name || chr(31) || _dup, _rid) FILTER (WHERE _dup > 1), "
+            "min(_rid) FILTER (WHERE _cbad), arg_min(_name || chr(31) || _cchanged, _rid) FILTER (WHERE _cbad) "
+            f"FROM (SELECT *, rowid AS _rid, {name} AS _name, "
+            f"row_hash IS DISTINCT FROM {row_hash_sql(table)} AS _edited, "
+            f"count(*) OVER (PARTITION BY {', '.join(keys)}) AS _dup, {content[0]} AS _cbad, "
+            f"{content[1]} AS _cchanged FROM {table}) GROUP BY {group} ORDER BY min(_rid)").fetchall()
+
+        def first(at: int) -> str | None:
+            hits = [(g[at], g[at + 1]) for g in groups if g[at] is not None]
+            return min(hits)[1] if hits else None
+
+        bad = first(8)
+        if bad:
+            row, changed = bad.rsplit(chr(31), 1)
+            what = ("its content no longer matches its content_hash (edited)" if changed == "true"
+                    else "its submission_id does not match datanet/contributor/content/parent (edited)")
+            problems.append(Problem("submissions", row, what))
+        edited = first(4)
         if edited and not problems:
-            problems.append(Problem(table, min(edited)[1], "edited: its values no longer match its row hash"))
+            problems.append(Problem(table, edited, "edited: its values no longer match its row hash"))
+        dup = first(6)
         if dup:
-            problems.append(Problem(table, dup[0], f"appears {dup[1]} times (a copied row)"))
+            row, times = dup.rsplit(chr(31), 1)
+            problems.append(Problem(table, row, f"appears {times} times (a copied row)"))
         seen = set()
-        for key, n, digest, first_row, _, _ in groups:
+        for key, n, digest, first_row, *_ in groups:
             seen.add(str(key))
             rec = recorded.get((table, str(key)))
             if rec is None:
