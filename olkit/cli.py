@@ -44,8 +44,22 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
             print(f"{key}: {value}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (plus one JSON object on stdout when ``--json`` was given)."""
+
+    json_errors = False
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        line = f"{message} (see `{self.prog} --help`)"
+        print(f"{self.prog}: error: {line}", file=sys.stderr)
+        if _Parser.json_errors:
+            print(json.dumps({"ok": False, "error": line, "command": self.prog.removeprefix("olkit").strip() or None,
+                              "file": None, "row": None, "field": None}))
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="olkit", description="Research workbench for data contribution economies."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -63,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     from olkit.errors import OlkitError
 

@@ -48,6 +48,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ _DDL: dict[str, str] = {
         created_at TIMESTAMPTZ, row_hash VARCHAR NOT NULL""",
     "payouts": """
         run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, amount DOUBLE NOT NULL, share DOUBLE,
-        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
+        components VARCHAR, policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, amount_exact VARCHAR,
+        row_hash VARCHAR NOT NULL""",
     "reputation": """
         run_id VARCHAR NOT NULL, contributor_id VARCHAR NOT NULL, reputation DOUBLE NOT NULL, extra VARCHAR,
         policy_hash VARCHAR, created_at TIMESTAMPTZ NOT NULL, row_hash VARCHAR NOT NULL""",
@@ -452,15 +454,18 @@ class Store:
                ".ndjson": "(FORMAT json)"}.get(path.suffix.lower())
         if fmt is None:
             raise InputError("export writes .parquet, .csv or .jsonl", file=str(path))
-        ledger = {self.path.resolve(), self.path.with_name(self.path.name + ".wal").resolve()}
-        if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
-            raise InputError("refusing to overwrite the store with an export; give another --out", file=str(path))
         try:
+            ledger = {self.path.resolve(), self.path.with_name(self.path.name + ".wal").resolve()}
+            if path.resolve() in ledger or (path.exists() and _same_file(path, self.path)):
+                raise InputError("refusing to overwrite the store with an export; give another --out",
+                                 file=str(path))
             with atomic_file(path) as tmp:
                 self.con.execute(f"COPY (SELECT {_visible(name)} FROM {name}) TO '{_sql_str(str(tmp))}' {fmt}")
-        except (OSError, duckdb.Error) as err:
-            msg = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
-            raise InputError(f"cannot write the export: {msg}", file=str(path)) from None
+        except InputError:
+            raise
+        except (OSError, ValueError, duckdb.Error) as err:
+            msg = getattr(err, "strerror", None) or str(err).splitlines()[0]
+            raise InputError(f"cannot write the export: {msg}", file=_printable(path)) from None
         return path
 
     def _check_table(self, name: str) -> None:
@@ -690,6 +695,9 @@ class Store:
         """Record one reward run: ``contributor_id``, ``amount`` [, ``share``, ``components``].
 
         One row per contributor; a null or blank ``contributor_id`` or a non-finite amount is refused.
+        ``amount`` is stored as a float and, exactly, as text in ``amount_exact``: integer and
+        Decimal amounts (e.g. :func:`olkit.rewards.split_budget` with ``unit=`` beyond 2**53 units,
+        an object array of Python ints/Decimals) keep every digit there.
         """
         run_id = run_id or self.new_run_id("reward")
         for col in ("contributor_id", "amount"):
@@ -698,7 +706,9 @@ class Store:
         policy_hash, _ = _policy_parts(policy)
         now = _now()
         comp = frame.schema.get("components")
+        frame = _exact_amounts(frame)
         rows = _contributor_rows(frame, "payouts", run_id, now, policy_hash, [
+            pl.col("_amount_exact").alias("amount_exact"),
             pl.col("amount").cast(pl.Float64),
             (pl.col("share").cast(pl.Float64) if "share" in frame.columns
              else pl.lit(None, dtype=pl.Float64)).alias("share"),
@@ -804,33 +814,41 @@ class Store:
         group, keys = _HASHED[table]
         name = " || ', ' || ".join(f"'{k}=' || coalesce({k}::VARCHAR, 'NULL')" for k in keys)
         problems: list[Problem] = []
-        if table == "submissions":
-            bad = _first(self.con.execute(
-                f"SELECT submission_id, content_hash <> {CONTENT_HASH_SQL} FROM submissions "
-                f"WHERE content_hash IS DISTINCT FROM {CONTENT_HASH_SQL} "
-                f"OR submission_id IS DISTINCT FROM {submission_id_sql('content_hash')} ORDER BY rowid LIMIT 1"
-            ).fetchall())
-            if bad:
-                what = ("its content no longer matches its content_hash (edited)" if bad[1]
-                        else "its submission_id does not match datanet/contributor/content/parent (edited)")
-                problems.append(Problem("submissions", f"submission_id={bad[0]}", what))
-        cols = ", ".join(keys)
-        dup = _first(self.con.execute(
-            f"SELECT {name}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1 "
-            f"ORDER BY min(rowid) LIMIT 1").fetchall())
-        # one pass: per group, its size, digest, first row, and first row whose values fail its row hash
+        content = ("FALSE", "FALSE")
+        if table == "submissions":  # content hash and id recomputed too (names the edited row precisely)
+            content = (f"(content_hash IS DISTINCT FROM {CONTENT_HASH_SQL} OR submission_id IS DISTINCT FROM "
+                       f"{submission_id_sql('content_hash')})", f"content_hash IS DISTINCT FROM {CONTENT_HASH_SQL}")
+        # one pass: per group its size, digest and first row; the first row failing its row hash,
+        # the first duplicated row (by key, over the whole table), the first row failing its content hash
         groups = self.con.execute(
-            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min({name}, rowid), "
-            f"arg_min({name}, rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}), "
-            f"min(rowid) FILTER (WHERE row_hash IS DISTINCT FROM {row_hash_sql(table)}) "
-            f"FROM {table} GROUP BY {group} ORDER BY min(rowid)").fetchall()
-        edited = [(at, row) for *_, row, at in groups if at is not None]
+            f"SELECT {group}, count(*), {_DIGEST_SQL}, arg_min(_name, _rid), "
+            "min(_rid) FILTER (WHERE _edited), arg_min(_name, _rid) FILTER (WHERE _edited), "
+            "min(_rid) FILTER (WHERE _dup > 1), arg_min(_name || chr(31) || _dup, _rid) FILTER (WHERE _dup > 1), "
+            "min(_rid) FILTER (WHERE _cbad), arg_min(_name || chr(31) || _cchanged, _rid) FILTER (WHERE _cbad) "
+            f"FROM (SELECT *, rowid AS _rid, {name} AS _name, "
+            f"row_hash IS DISTINCT FROM {row_hash_sql(table)} AS _edited, "
+            f"count(*) OVER (PARTITION BY {', '.join(keys)}) AS _dup, {content[0]} AS _cbad, "
+            f"{content[1]} AS _cchanged FROM {table}) GROUP BY {group} ORDER BY min(_rid)").fetchall()
+
+        def first(at: int) -> str | None:
+            hits = [(g[at], g[at + 1]) for g in groups if g[at] is not None]
+            return min(hits)[1] if hits else None
+
+        bad = first(8)
+        if bad:
+            row, changed = bad.rsplit(chr(31), 1)
+            what = ("its content no longer matches its content_hash (edited)" if changed == "true"
+                    else "its submission_id does not match datanet/contributor/content/parent (edited)")
+            problems.append(Problem("submissions", row, what))
+        edited = first(4)
         if edited and not problems:
-            problems.append(Problem(table, min(edited)[1], "edited: its values no longer match its row hash"))
+            problems.append(Problem(table, edited, "edited: its values no longer match its row hash"))
+        dup = first(6)
         if dup:
-            problems.append(Problem(table, dup[0], f"appears {dup[1]} times (a copied row)"))
+            row, times = dup.rsplit(chr(31), 1)
+            problems.append(Problem(table, row, f"appears {times} times (a copied row)"))
         seen = set()
-        for key, n, digest, first_row, _, _ in groups:
+        for key, n, digest, first_row, *_ in groups:
             seen.add(str(key))
             rec = recorded.get((table, str(key)))
             if rec is None:
@@ -930,6 +948,23 @@ def _parse_head(head: str) -> tuple[int | None, str]:
     return (int(seq) if seq else None), value
 
 
+def _exact_amounts(frame: pl.DataFrame) -> pl.DataFrame:
+    """``amount`` as Float64 plus ``_amount_exact`` (its exact text); Python ints/Decimals accepted."""
+    amount = frame["amount"]
+    if amount.dtype == pl.Object:  # an object array of Python ints / Decimals (one value per payee)
+        values = amount.to_list()
+        for i, value in enumerate(values):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | Decimal)):
+                raise InputError(f"amount must be a number, got {value!r}", row=i, field="amount")
+        return frame.with_columns(pl.Series("amount", [None if v is None else float(v) for v in values],
+                                            dtype=pl.Float64),
+                                  pl.Series("_amount_exact", [None if v is None else str(v) for v in values],
+                                            dtype=pl.String))
+    if not (amount.dtype.is_numeric() or amount.dtype == pl.Null):
+        raise InputError(f"amount must be numeric, not {amount.dtype}", field="amount")
+    return frame.with_columns(amount.cast(pl.String).alias("_amount_exact"))
+
+
 def _contributor_rows(frame: pl.DataFrame, table: str, run_id: str, now: datetime, policy_hash: str | None,
                       values: list[pl.Expr], finite: list[str]) -> pl.DataFrame:
     """The rows of a per-contributor table (payouts, reputation), checked: ids, one per run, finite values."""
@@ -978,6 +1013,11 @@ def _check_time(value: Any, name: str) -> None:
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     if not _TIME_RANGE[0] <= aware < _TIME_RANGE[1]:
         raise InputError(f"{name} {value.isoformat()} is outside 1900-01-01..2200-01-01", field=name)
+
+
+def _printable(path: Path) -> str:
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -140,3 +140,13 @@ def test_ledger_times_outside_the_sane_range_are_refused(tmp_path) -> None:
         with pytest.raises(InputError, match="recorded_at"):
             store.append_events([{"kind": "note", "recorded_at": datetime(2999, 1, 1, tzinfo=UTC)}])
         assert store.stats()["events"] == 0
+
+
+def test_usage_errors_are_one_line_and_json(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["store", "verify", "--json"])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and captured.err.count("\n") == 1
+    assert json.loads(captured.out) == {"ok": False, "command": "store verify", "file": None, "row": None,
+                                        "field": None, "error": "the following arguments are required: --store "
+                                        "(see `olkit store verify --help`)"}

@@ -69,3 +69,14 @@ def test_blank_payees_are_refused(tmp_path) -> None:
             store.add_reputation(pl.DataFrame({"contributor_id": [None], "reputation": [0.5]},
                                               schema_overrides={"contributor_id": pl.String}))
         assert store.stats()["runs"] == 0 and store.verify().ok
+
+
+def test_the_ledger_keeps_exact_amounts(tmp_path) -> None:
+    pay = split_budget(2e19, np.array([1.0, 1.0, 1.0]), unit=1)
+    with Store(tmp_path / "s.duckdb") as store:
+        store.add_payouts(pl.DataFrame({"contributor_id": ["a", "b", "c"], "amount": pl.Series(pay)}))
+        exact = store.table("payouts")["amount_exact"].to_list()
+        assert sum(int(x) for x in exact) == 2 * 10**19 and exact[2] == "6666666666666666666"
+        with pytest.raises(InputError, match="amount must be a number"):
+            store.add_payouts(pl.DataFrame({"contributor_id": ["a"], "amount": pl.Series([object()], dtype=pl.Object)}))
+        assert store.verify().ok
