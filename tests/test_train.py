@@ -241,7 +241,11 @@ def test_cli_train_registers_adapter_and_generate(tmp_path, capsys):
     code = main(["train", "--base", "tiny-llama", "--store", str(db), "--out", str(out), "--steps", "2",
                  "--batch-size", "2", "--max-length", "64", "--json"])
     assert code == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    # progress goes to stderr also under --json: one line per phase, with its time
+    assert "olkit train: load base" in captured.err and "olkit train: tokenise" in captured.err
+    assert set(result["seconds"]) == set(result["cpu_seconds"]) and "train + held-out loss before/after" in result["seconds"]
     manifest = read_manifest(out)
     assert set(manifest["submission_ids"]) <= accepted and result["n_train"] == len(manifest["submission_ids"]) == 4
     with Store(db) as store:

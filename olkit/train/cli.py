@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +46,13 @@ def register(subparsers: Any) -> None:
                    choices=["adamw", "sgd", "paged_adamw", "paged_adamw_8bit", "adamw_8bit"])
     p.add_argument("--checkpoint-every", type=int, default=0, help="adapter checkpoint every N steps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-eval", type=int, default=64, help="held-out examples to score (default 64)")
+    p.add_argument("--max-eval", type=int, default=32,
+                   help="held-out examples scored before and after training (default 32; 0: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-register", action="store_true", help="do not record the adapter in the store")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars or phase lines (they go to stderr, also with --json)")
     p.set_defaults(func=_train)
 
     g = subparsers.add_parser("generate", help="generate a reply with a base model and an optional adapter",
@@ -96,18 +101,23 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out}: exists and is not empty (use --overwrite)")
+    phases = _Phases(enabled=not args.no_progress)
     with Store(store_path) as store:
         split = split_and_select(store, selection, seed=args.seed, max_eval=args.max_eval)
+    phases.done("select data", f"{split.train.height} train / {split.eval.height} held-out items")
     base = load_base(args.base, quantization=config.quantization, device=config.device,
                      compute_dtype=config.compute_dtype)
+    phases.done("load base", f"{args.base}, {config.quantization or 'full precision'}, {base.compute_dtype}")
     ex = build_examples(split.train, base.tokenizer, max_length=config.max_length, source=str(store_path))
     ev = build_examples(split.eval, base.tokenizer, max_length=config.max_length, source="held-out") \
         if split.eval.height else None
+    phases.done("tokenise", f"{len(ex)} train / {len(ev) if ev else 0} held-out examples")
     result = train(base, ex, config, out, eval_examples=ev, overwrite=args.overwrite,
-                   progress=not args.json,
+                   progress=phases.enabled,
                    manifest_extra={"selection": selection.model_dump(mode="json"),
                                    "policy_hash": policy.version_hash, "policy_name": policy.name,
                                    "store": str(store_path.resolve()), "data_stats": split.stats})
+    phases.done("train + held-out loss before/after", f"{config.steps} steps")
     adapter_id = None
     if not args.no_register:
         with Store(store_path) as store:
@@ -120,8 +130,27 @@ def _train(args: argparse.Namespace) -> int:
           "eval_loss_before": round(m.get("eval_loss_before", float("nan")), 4),
           "eval_loss_after": round(m.get("eval_loss_after", float("nan")), 4),
           "tokens_per_s": round(m["tokens_per_s_mean"], 1), "peak_rss_mb": round(m["peak_rss_mb"], 1),
-          "policy_hash": policy.version_hash}, args.json)
+          "policy_hash": policy.version_hash, "seconds": phases.seconds, "cpu_seconds": phases.cpu_seconds}, args.json)
     return 0
+
+
+class _Phases:
+    """Phase lines on stderr (``olkit train: load base 12.3 s (cpu 11.0 s; ...)``) and their wall
+    times for the result (CPU seconds of this process too: on a shared machine wall time misleads)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+        self._t, self._c = time.perf_counter(), time.process_time()
+
+    def done(self, name: str, detail: str = "") -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.seconds[name], self.cpu_seconds[name] = round(now - self._t, 2), round(cpu - self._c, 2)
+        self._t, self._c = now, cpu
+        if self.enabled:
+            print(f"olkit train: {name} {self.seconds[name]:.1f} s (cpu {self.cpu_seconds[name]:.1f} s"
+                  + (f"; {detail})" if detail else ")"), file=sys.stderr, flush=True)
 
 
 def _generate(args: argparse.Namespace) -> int:
