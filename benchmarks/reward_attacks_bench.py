@@ -67,10 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     attacks = {}
     for attack, outs in outcomes.items():
         s = summarize([o.ratio for o in outs])
+        gain = summarize([(o.attacked - o.honest) / 1000.0 for o in outs])
         attacks[attack] = {"ratio_mean": s["mean"], "upper95": s["ci95"][1], "lower95": s["ci95"][0],
+                           "ratio_median": float(np.median([o.ratio for o in outs])),
                            "honest_mean": float(np.mean([o.honest for o in outs])),
                            "attacked_mean": float(np.mean([o.attacked for o in outs])),
-                           "ratios": [o.ratio for o in outs]}
+                           # added after the first run (post hoc): the ratio explodes when the honest
+                           # payout is ~0, so the gain as a share of the budget is reported beside it
+                           "gain_share_of_budget": gain,
+                           "ratios": [o.ratio for o in outs],
+                           "honest": [o.honest for o in outs], "attacked": [o.attacked for o in outs]}
     # the issue's target per attack is reported in issue_targets, met or not; the checks are what
     # this run guarantees (enough seeds, every attack ran, budgets conserved in every world)
     issue_targets = {f"{a}_upper95_le_1.05": bool(v["upper95"] <= 1.05) for a, v in attacks.items()}
