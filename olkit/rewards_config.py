@@ -81,7 +81,7 @@ class RewardPolicy(Section):
     newcomer_prior: float | None = _num(None, ge=0, le=1)
     #: a contributor whose attributed value is below this fraction of the total value is inside the
     #: retraining noise band and is paid nothing for it (``benchmarks/attribution_bench.py`` measures it)
-    noise_gate: float = _num(0.02, ge=0, lt=1)
+    noise_gate: float = _num(0.05, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_params(self) -> RewardPolicy:

@@ -159,3 +159,25 @@ def test_text_baselines_score_matching_items_highest(task):
         att = make_method(name).attribute(None, task.train, task.train.head(3))
         assert (att.scores.argmax(0)[:3] == np.arange(3)).all() or name == "bm25"
         np.testing.assert_allclose(att.scores.mean(0), 0.0, atol=1e-9)
+
+
+def test_train_stage_adapter_keeps_adam_state_and_steps_seen(task, tmp_path):
+    """olkit.train saves Adam's preconditioner with each checkpoint; tracin_adam uses it on the reload,
+    and attribution covers exactly the rows the run trained on."""
+    from olkit.attribution.adapters import load_context
+    from olkit.attribution.methods import make_method
+    from olkit.train import TrainConfig, build_examples, load_base, train
+
+    base = load_base("tiny-llama", quantization=None)
+    frame = task.train.head(6)
+    ex = build_examples(frame, base.tokenizer, max_length=64)
+    cfg = TrainConfig(steps=2, batch_size=2, checkpoint_every=1, quantization=None, learning_rate=1e-3)
+    res = train(base, ex, cfg, out_dir=tmp_path / "a", progress=False)
+    seen = res.manifest["step_submission_ids"]
+    assert len(seen) == 2 and all(len(s) == 2 for s in seen)
+    assert sorted({i for s in seen for i in s}) == sorted(res.manifest["submission_ids"])
+    ctx, rows = load_context(tmp_path / "a", train=task.train, max_length=64)
+    assert sorted(rows["submission_id"]) == sorted(res.manifest["submission_ids"])
+    assert ctx.checkpoints and all(ck.precond is not None for ck in ctx.checkpoints)
+    att = make_method("tracin_adam").attribute(ctx, rows, task.eval.head(1))
+    assert att.scores.shape == (rows.height, 1) and np.isfinite(att.scores).all()

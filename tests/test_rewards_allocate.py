@@ -131,3 +131,53 @@ def test_first_copy_is_the_earliest_submission():
                                .when(pl.col("contributor_id") == "late").then(3).otherwise(2).alias("created_at"))
     pay = allocate(30.0, frame)
     assert dict(pay.select("contributor_id", "payout").rows()) == {"early": 10.0, "b": 20.0, "late": 0.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# attacks at the allocation level (the end-to-end versions retrain: tests/test_attribution_attacks.py)
+# ---------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(att=attributions(), budget=st.floats(1, 1e6), reps=st.lists(st.floats(0.05, 1.0), min_size=6, max_size=6),
+       fresh=st.integers(1, 4))
+def test_fresh_identities_start_at_the_lowest_standing(att, budget, reps, fresh):
+    """Whitewashing / sybils: identities missing from the reputation table get the newcomer prior,
+    by default the lowest known standing, so moving items to fresh identities never pays more."""
+    reputation = {f"c{i}": r for i, r in enumerate(reps)}
+    before = allocate(budget, att, reputation)
+    owners = [f"c0-new{i % fresh}" if o == "c0" else o for i, o in enumerate(att["contributor_id"].to_list())]
+    after = allocate(budget, att.with_columns(pl.Series("contributor_id", owners)), reputation)
+    new = after.filter(pl.col("contributor_id").str.starts_with("c0-new"))
+    assert (new["reputation"] == min(reps)).all()
+    assert new["payout"].sum() <= before.filter(pl.col("contributor_id") == "c0")["payout"].sum() + 1e-6 * budget
+    assert (after["payout"] >= 0).all()
+    if after["value"].sum() > 0:
+        assert after["payout"].sum() == pytest.approx(budget, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(att=attributions(), budget=st.floats(1, 1e6), gate=st.floats(0.0, 0.5))
+def test_noise_gate_pays_nothing_inside_the_band_and_keeps_the_budget(att, budget, gate):
+    pol = Policy().updated(**{"rewards.noise_gate": gate})
+    pay = allocate(budget, att, policy=pol)
+    total = pay["value"].sum()
+    inside = pay.filter((pl.col("value") < gate * total) & (pl.col("value") < pl.col("value").max()))
+    assert inside["payout"].sum() == 0 and inside["gated"].all()
+    assert (pay["payout"] >= 0).all()
+    if total > 0:
+        assert pay["payout"].sum() == pytest.approx(budget, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(att=attributions(), budget=st.floats(1, 1e6), src=st.integers(0, 29))
+def test_near_copies_in_one_cluster_earn_once(att, budget, src):
+    """A near copy (same cluster, different content hash) of someone's item earns the copier nothing."""
+    src = src % att.height
+    row = att.row(src, named=True)
+    copy = pl.DataFrame([{**row, "submission_id": "near0", "contributor_id": "copier", "content_hash": "other"}])
+    with_copy = pl.concat([att, copy])
+    clusters = {sid: sid for sid in att["submission_id"]} | {"near0": row["submission_id"]}
+    pay = allocate(budget, with_copy, clusters=clusters)
+    assert pay.filter(pl.col("contributor_id") == "copier")["payout"].sum() == 0
+    before = allocate(budget, att)
+    merged = before.join(pay, on="contributor_id", suffix="_after")
+    np.testing.assert_allclose(merged["payout"], merged["payout_after"], rtol=1e-9, atol=1e-9 * budget)

@@ -115,6 +115,7 @@ class AttackOutcome:
     attack: str
     honest: float  # attacker's payout in the honest world
     attacked: float  # total payout of the attacker's identities in the attacked world
+    total_paid: float = 0.0  # everything paid in the attacked world (the budget, exactly)
 
     @property
     def ratio(self) -> float:
@@ -148,4 +149,4 @@ def attack_payout(task, attack: str, *, method: str, attacker: str = "c000", vic
                           config=config, seed=task.seed, policy=policy)
     h = float(honest.filter(pl.col("contributor_id") == attacker)["amount"].sum())
     a = float(after.filter(pl.col("contributor_id").is_in(sorted(ids)))["amount"].sum())
-    return AttackOutcome(attack, h, a)
+    return AttackOutcome(attack, h, a, float(after["amount"].sum()))

@@ -92,8 +92,18 @@ def per_example_grads(model, batch: Batch, *, chunk: int = 16, state: dict[str, 
             raise ValueError("hooks need every trainable parameter to be the weight of an nn.Linear")
         if len(batch) == 0:
             return group_blocks({n: torch.zeros(0, trainable[n].numel()) for n in names})
-        parts = [hooked_grads(model, batch.index(sl), linears) for sl in _chunks(len(batch), chunk)]
-        return group_blocks({n: torch.cat([p[n] for p in parts]) for n in names})
+        # rows sorted by length and each chunk cut to its longest row: less padding per backward
+        lengths = batch.attention_mask.sum(1)
+        order = torch.argsort(lengths, stable=True)
+        parts = []
+        for sl in _chunks(len(batch), chunk):
+            idx = order[sl]
+            width = max(1, int(lengths[idx].max()))
+            b = batch.index(idx)
+            parts.append(hooked_grads(model, Batch(b.input_ids[:, :width], b.attention_mask[:, :width],
+                                                   b.labels[:, :width]), linears))
+        inverse = torch.argsort(order)
+        return group_blocks({n: torch.cat([p[n] for p in parts])[inverse] for n in names})
     if method == "loop":
         use_vmap = False
 

@@ -149,7 +149,7 @@ def make_task(
     style trick); ``redundant=True`` makes contributor ``c001`` overlap ``c000`` (same main topic,
     and half of its items are copies or paraphrases of ``c000``'s); ``canaries=True`` adds three
     planted contributors (label in brackets): ``canary-spam`` (only spam, ``spam``),
-    ``canary-sole`` (the only contributor of a topic that a quarter of the eval set asks about,
+    ``canary-sole`` (the only contributor of a topic that 40 % of the eval set asks about,
     ``genuine``) and ``canary-copy`` (one-word variants of ``c000``'s items, ``near_copy``).
     """
     if n_contributors < 1 or items_per_contributor < 1 or n_eval < 1:
@@ -194,7 +194,7 @@ def make_task(
     train = _frame(rows, datanet)
     eval_rows = []
     for _ in range(n_eval):
-        if sole is not None and rng.random() < 0.25:
+        if sole is not None and rng.random() < 0.4:
             topic = sole
         else:
             topic = names[int(rng.integers(len(names)))]

@@ -338,7 +338,7 @@ def train(
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
             if work is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 \
                     and step + 1 < config.steps:
-                checkpoints.append(_save_checkpoint(model, work, step + 1, lr, row["loss"], out))
+                checkpoints.append(_save_checkpoint(model, work, step + 1, lr, row["loss"], out, optimizer))
             for cb in callbacks:
                 cb(row)
             if stop_event is not None and stop_event.is_set():
@@ -349,7 +349,7 @@ def train(
         history = pl.DataFrame(rows)
         if work is not None:
             checkpoints.append(_save_checkpoint(model, work, len(rows), rows[-1]["learning_rate"],
-                                                rows[-1]["loss"], out))
+                                                rows[-1]["loss"], out, optimizer))
         if eval_examples is not None:
             metrics["eval_loss_after"] = heldout_loss(model, eval_examples, progress=progress,
                                                       desc="held-out loss after")["loss"]
@@ -366,6 +366,9 @@ def train(
             "gradient_checkpointing": uses_gradient_checkpointing(config, base),
             "submission_ids": [examples.submission_ids[i] for i in used],
             "n_examples": len(used),
+            # which examples (indices into the training examples' submission_ids) each step saw
+            "step_submission_ids": [[examples.submission_ids[int(i)] for i in plan[k].ravel()]
+                                    for k in range(len(rows))],
             "n_examples_available": len(examples),
             "config": config.model_dump(mode="json"),
             "seed": config.seed,
@@ -394,12 +397,42 @@ def train(
         raise
 
 
-def _save_checkpoint(model: Any, work: Path, step: int, lr: float, loss: float, out: Path | None) -> dict[str, Any]:
+#: Adam's preconditioner ``1 / (sqrt(v_hat) + eps)`` per LoRA parameter, saved with each checkpoint
+#: (what Adam-aware attribution needs; ``olkit.attribution`` reads it under the same name)
+ADAM_PRECOND_FILE = "olkit_adam_precond.safetensors"
+
+
+def _save_checkpoint(model: Any, work: Path, step: int, lr: float, loss: float, out: Path | None,
+                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     rel = Path("checkpoints") / f"step-{step}"
     model.save_pretrained(work / rel)
     info = {"step": step, "learning_rate": lr, "loss": loss, "path": str(rel)}
+    precond = _adam_preconditioner(model, optimizer)
+    if precond is not None:
+        from safetensors.torch import save_file
+
+        save_file(precond, str(work / rel / ADAM_PRECOND_FILE))
+        info["adam_precond"] = ADAM_PRECOND_FILE
     (work / rel / "checkpoint.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+def _adam_preconditioner(model: Any, optimizer: torch.optim.Optimizer | None) -> dict[str, torch.Tensor] | None:
+    """``1 / (sqrt(v_hat) + eps)`` of every trainable parameter (by name), or None (not Adam / no step yet)."""
+    if not isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        return None
+    group = optimizer.param_groups[0]
+    beta2, eps = group["betas"][1], group["eps"]
+    out = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        st = optimizer.state.get(p, {})
+        if "exp_avg_sq" not in st:
+            return None
+        v_hat = st["exp_avg_sq"] / (1 - beta2 ** float(st["step"]))
+        out[name] = (1.0 / (v_hat.sqrt() + eps)).float().contiguous().cpu()
+    return out
 
 
 def _versions() -> dict[str, str]:
