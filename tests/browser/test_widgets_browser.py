@@ -41,9 +41,9 @@ WIDGETS = {
         "import os, tempfile\n"
         "from olkit.economy import run_economy\n"
         "from olkit.widgets.playground import Playground\n"
-        "res = run_economy(os.path.join(tempfile.mkdtemp(), 's.duckdb'), None, 1, base='tiny-llama', agents=8,\n"
-        "                  train_steps=1, max_length=64, max_eval=2, progress=False)\n"
-        "w = Playground.from_economy(res, max_new_tokens=6)",
+        "res = run_economy(os.path.join(tempfile.mkdtemp(), 's.duckdb'), None, 1, base='tiny-llama', agents=6,\n"
+        "                  train_steps=1, max_length=48, max_eval=1, progress=False)\n"
+        "w = Playground.from_economy(res, max_new_tokens=6, temperature=1.0)",
         "w.summary", 'w.controls["max_new_tokens"]'),
 }
 
