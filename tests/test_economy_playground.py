@@ -39,7 +39,8 @@ def test_playground_answers_side_by_side_and_hot_swaps_rounds(economy):
 
 
 def test_playground_names_the_contributors_whose_text_an_answer_copies(economy):
-    pg = Playground.from_economy(economy, max_new_tokens=4, auto=False)
+    pg = Playground.from_store(economy.meta["store"], max_new_tokens=4, auto=False)
+    assert pg.bank.names == ["round-0", "round-1"]
     # an answer that quotes a trained item verbatim leans on that item's contributor
     row = pg.train.filter(pl.col("response").str.split(" ").list.len() >= 8).row(0, named=True)
     quote = " ".join(row["response"].split()[:8])

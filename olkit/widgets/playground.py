@@ -8,7 +8,7 @@ finds the spans (``min_words`` or more words) that appear verbatim in the traini
 
 State lives in plain attributes, so tests drive it without a browser::
 
-    pg = Playground.from_economy(result)                  # or Playground(bank, train_rows)
+    pg = Playground.from_economy(result)    # or Playground.from_store("ledger.duckdb"), Playground(bank, rows)
     pg.prompt.value = "What does shutil.copytree do?"; pg.ask()   # greedy; temperature > 0 samples
     pg.controls["adapter"].value = "round-1"              # re-asks with that round's adapter
     pg.answers, pg.spans, pg.leans_on, pg.summary.value, pg.figure
@@ -79,32 +79,43 @@ class Playground(W.VBox):
             self.ask()
 
     @classmethod
-    def from_economy(cls, result: Any, *, store: Any = None, base: Any = None, prompts: Sequence[str] | None = None,
-                     **kwargs: Any) -> Playground:
-        """A playground over every round's adapter of an :class:`~olkit.economy.EconomyResult`.
+    def from_economy(cls, result: Any, *, base: Any = None, **kwargs: Any) -> Playground:
+        """A playground over every round's adapter of an :class:`~olkit.economy.EconomyResult`."""
+        return cls.from_store(result.meta["store"], economy_id=result.economy_id, base=base, **kwargs)
 
-        ``store`` (a Store or path; default: the run's) supplies the trained-on items; ``base``
-        a loaded base to share (default: the run's base model, loaded here).
+    @classmethod
+    def from_store(cls, store: Any, *, economy_id: str | None = None, base: Any = None,
+                   prompts: Sequence[str] | None = None, **kwargs: Any) -> Playground:
+        """A playground over the economy adapters recorded in a ledger (a Store or a path).
+
+        ``economy_id`` picks one economy (default: the one of the last adapter); ``base`` a loaded
+        base to use (default: the adapters' base model, loaded here).  The trained-on items are the
+        adapters' submissions in the ledger.
         """
         from olkit.store import Store
         from olkit.train import AdapterBank, load_base
 
-        settings = result.meta.get("settings", {})
-        store = store if store is not None else result.meta.get("store")
-        adapters = {f"round-{t}": Path(p) for t, p in sorted(result.adapters.items())}
-        bank = AdapterBank(base if base is not None else load_base(settings.get("base", "smollm2-135m"),
-                                                                   quantization="nf4"))
-        for name, folder in adapters.items():
-            bank.add(name, folder)
         owned = store if isinstance(store, Store) else Store(store, read_only=True)
         try:
-            ids = pl.concat([pl.Series("submission_id", m.get("submission_ids", []), dtype=pl.String)
-                             .to_frame() for m in bank.manifests.values()]).unique()
+            adapters = owned.table("adapters").filter(pl.col("adapter_id").str.contains(r"^econ-[0-9a-f]+-r\d+$"))
+            if adapters.height == 0:
+                from olkit.errors import InputError
+
+                raise InputError("no economy adapters in this ledger (run `olkit run` first)", file=str(owned.path))
+            adapters = adapters.with_columns(
+                pl.col("adapter_id").str.extract(r"^(econ-[0-9a-f]+)-r").alias("economy"),
+                pl.col("adapter_id").str.extract(r"-r(\d+)$").cast(pl.Int64).alias("round"))
+            economy_id = economy_id or adapters.sort("created_at")["economy"][-1]
+            adapters = adapters.filter(pl.col("economy") == economy_id).sort("round")
+            ids = adapters.select(pl.col("submission_ids").explode().alias("submission_id")).unique()
             train = owned.submissions(columns=["submission_id", "contributor_id", "instruction", "response"]).join(
                 ids, on="submission_id")
         finally:
             if owned is not store:
                 owned.close()
+        bank = AdapterBank(base if base is not None else load_base(adapters["base_model"][0], quantization="nf4"))
+        for t, folder in zip(adapters["round"].to_list(), adapters["path"].to_list(), strict=True):
+            bank.add(f"round-{t}", Path(folder))
         if prompts is None:
             prompts = train.sort("submission_id")["instruction"].head(5).to_list()
         return cls(bank, train, prompts=prompts, **kwargs)
