@@ -37,13 +37,9 @@ WIDGETS = {
         "result = Pipeline(default_filters(models=False)).run(frame)\n"
         "w = FilterTuner(result)",
         "w.summary_html", 'w.sliders["format.min_words"]'),
-    "playground": (
-        "import os, tempfile\n"
-        "from olkit.economy import run_economy\n"
+    "playground": (  # the ledger is prepared by the fixture (a tiny economy): the kernel only chats
         "from olkit.widgets.playground import Playground\n"
-        "res = run_economy(os.path.join(tempfile.mkdtemp(), 's.duckdb'), None, 1, base='tiny-llama', agents=8,\n"
-        "                  train_steps=1, max_length=64, max_eval=2, progress=False)\n"
-        "w = Playground.from_economy(res, max_new_tokens=6)",
+        "w = Playground.from_store('economy.duckdb', max_new_tokens=6, temperature=1.0)",
         "w.summary", 'w.controls["max_new_tokens"]'),
 }
 
@@ -70,6 +66,10 @@ def lab(tmp_path_factory):
             pytest.fail(f"browser tests must run in CI: {reason}")
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("lab")
+    from olkit.economy import run_economy
+
+    run_economy(root / "economy.duckdb", None, 2, base="tiny-llama", agents=6, train_steps=1, max_length=48,
+                max_eval=1, progress=False)
     for name, spec in WIDGETS.items():
         _widget_notebook(root / f"{name}.ipynb", *spec)
     with jupyterlab(root) as url:
