@@ -25,10 +25,12 @@ def test_smollm2_qlora_lowers_heldout_loss(sample, bf16_mode):
     assert str(base.compute_dtype) == ("torch.float32" if bf16_mode == "bf16-off" else "torch.bfloat16")
     assert base.memory_by_component()["linear_4bit"] < 60 * 2**20  # 4-bit linear layers (~55 MB)
     good = sample.with_columns((pl.col("label") == "genuine").alias("accepted"))
-    split = split_and_select(good, {"mode": "accepted", "max_examples": 24}, seed=0, max_eval=12)
+    split = split_and_select(good, {"mode": "accepted", "max_examples": 24}, seed=0, max_eval=8)
     ex = build_examples(split.train, base.tokenizer, max_length=128)
     ev = build_examples(split.eval, base.tokenizer, max_length=128)
-    res = train(base, ex, TrainConfig(steps=6, batch_size=4, learning_rate=1e-3, max_length=128), eval_examples=ev,
+    # 3 steps of 2 (was 6 of 4, 12 held-out): ~35 s CPU instead of ~85 s in fp32 (AVX2 emulation);
+    # held-out drop 0.17 (seed 0) against the 0.01 asked for
+    res = train(base, ex, TrainConfig(steps=3, batch_size=2, learning_rate=1e-3, max_length=128), eval_examples=ev,
                 progress=False)
     m = res.metrics
     assert m["eval_loss_after"] < m["eval_loss_before"] - 0.01, m
