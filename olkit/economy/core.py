@@ -242,6 +242,14 @@ class _Economy:
         """A fair share: the round's budget over the items a full population submits."""
         return budget / self.expected_items if budget > 0 else 1.0 / self.expected_items
 
+    def _paid_content(self, t: int) -> pl.Series:
+        """Content hashes of the items paid in rounds before ``t``."""
+        paid = self.paid_items(t)
+        if paid is None:
+            return pl.Series("content_hash", [], dtype=pl.String)
+        return self.store.submissions(columns=["submission_id", "content_hash"]).join(
+            paid.select("submission_id"), on="submission_id")["content_hash"].unique()
+
     def paid_items(self, t: int) -> pl.DataFrame | None:
         """Texts of the items paid in rounds before ``t`` (what copycats copy)."""
         if t == 0:
@@ -457,7 +465,8 @@ class _Economy:
             return empty
         attribute = self.policy.rewards.rule == "attribution"
         paid = pay_round(adapter, trained, self._eval()[0], budget, self.policy, reputation=reputation,
-                         base=self._load_base("attribute") if attribute else None)
+                         base=self._load_base("attribute") if attribute else None,
+                         already_paid=self._paid_content(t))
         per_items = paid.items.group_by("contributor_id").agg(
             pl.struct("submission_id", "payout").sort_by("submission_id").alias("items"))
         per = paid.contributors.join(per_items, on="contributor_id", how="left")
