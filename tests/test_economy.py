@@ -221,3 +221,21 @@ def test_reward_rule_params_resolve_per_rule():
 
     assert round_budget(p, 0) == 250.0 and round_budget(p, 2) == pytest.approx(302.5)
     assert round_budget(p, 2, budget=7.0) == 7.0
+
+
+def test_a_copy_of_content_paid_in_an_earlier_round_earns_nothing(tmp_path):
+    from olkit.economy import pay_round
+    from olkit.train.adapters import write_manifest
+
+    write_manifest(tmp_path, {"submission_ids": ["s1", "s2", "s3"]})
+    trained = pl.DataFrame({"submission_id": ["s1", "s2", "s3"], "contributor_id": ["copycat", "ann", "bob"],
+                            "content_hash": ["h-old", "h2", "h3"], "instruction": ["q"] * 3, "response": ["a"] * 3})
+    policy = Policy().updated(**{"rewards.rule": "acceptance"})
+    fresh = pay_round(tmp_path, trained, pl.DataFrame(), 90.0, policy)
+    assert dict(fresh.contributors.select("contributor_id", "payout").iter_rows())["copycat"] == pytest.approx(30.0)
+    again = pay_round(tmp_path, trained, pl.DataFrame(), 90.0, policy, already_paid=pl.Series(["h-old"]))
+    pays = dict(again.contributors.select("contributor_id", "payout").iter_rows())
+    assert pays.get("copycat", 0.0) == 0.0 and pays["ann"] == pytest.approx(45.0) and pays["bob"] == pytest.approx(45.0)
+    assert again.items.filter(pl.col("submission_id") == "s1")["payout"][0] == 0.0
+    with pytest.raises(Exception, match="exactly"):
+        pay_round(tmp_path, trained.head(2), pl.DataFrame(), 90.0, policy)

@@ -242,6 +242,14 @@ class _Economy:
         """A fair share: the round's budget over the items a full population submits."""
         return budget / self.expected_items if budget > 0 else 1.0 / self.expected_items
 
+    def _paid_content(self, t: int) -> pl.Series:
+        """Content hashes of the items paid in rounds before ``t``."""
+        paid = self.paid_items(t)
+        if paid is None:
+            return pl.Series("content_hash", [], dtype=pl.String)
+        return self.store.submissions(columns=["submission_id", "content_hash"]).join(
+            paid.select("submission_id"), on="submission_id")["content_hash"].unique()
+
     def paid_items(self, t: int) -> pl.DataFrame | None:
         """Texts of the items paid in rounds before ``t`` (what copycats copy)."""
         if t == 0:
@@ -401,9 +409,12 @@ class _Economy:
         except EmptyTrainingSet:
             return subs.clear(), None, None
         base = self._load_base()
-        if self._eval_ex is None:
-            self._eval_ex = build_examples(self.pool.eval, base.tokenizer, max_length=s["max_length"])
-        examples = build_examples(split.train, base.tokenizer, max_length=s["max_length"])
+        eval_ex = self._eval()[1]
+        # an item whose prompt alone exceeds max_length cannot train: it is left out, not seen, not paid
+        fitting = _prompt_fits(split.train, base.tokenizer, s["max_length"])
+        if fitting.height == 0:
+            return subs.clear(), None, None
+        examples = build_examples(fitting, base.tokenizer, max_length=s["max_length"])
         config = TrainConfig(steps=s["train_steps"], batch_size=s["batch_size"], max_length=s["max_length"],
                              seed=self.seed + t, checkpoint_every=max(1, -(-s["train_steps"] // 2)))
         prev = self._previous_adapter(t)
@@ -412,7 +423,7 @@ class _Economy:
         run = train(base, examples, config, out_dir=out, progress=False, overwrite=True, init_adapter=prev,
                     manifest_extra={"economy": self.econ, "round": t, "policy_hash": self.policy.version_hash,
                                     "step_submission_ids": steps, "train_rows_cap": train_steps_rows})
-        loss = heldout_loss(run.model, self._eval_ex)["loss"]
+        loss = heldout_loss(run.model, eval_ex)["loss"]
         base.model = run.model.unload()
         ids = run.manifest["submission_ids"]
         if not known.height:
@@ -421,6 +432,19 @@ class _Economy:
                                    manifest={k: run.manifest[k] for k in ("n_examples", "seed", "metrics", "config")}
                                    | {"heldout_loss": loss, "init_adapter": str(prev) if prev else None})
         return subs.filter(pl.col("submission_id").is_in(ids)), out, loss
+
+    def _eval(self) -> tuple[pl.DataFrame, Any]:
+        """The held-out rows that fit in ``max_length`` and their examples (built once)."""
+        if self._eval_ex is None:
+            from olkit.train import build_examples
+
+            tok = self._load_base().tokenizer
+            rows = _prompt_fits(self.pool.eval, tok, self.settings["max_length"])
+            if rows.height == 0:
+                raise InputError(f"no held-out prompt fits in max_length {self.settings['max_length']}; raise it",
+                                 field="max_length")
+            self._eval_ex = (rows, build_examples(rows, tok, max_length=self.settings["max_length"]))
+        return self._eval_ex
 
     def _previous_adapter(self, t: int) -> Path | None:
         for k in range(t - 1, -1, -1):
@@ -438,8 +462,9 @@ class _Economy:
         if adapter is None or trained.height == 0:
             return empty
         attribute = self.policy.rewards.rule == "attribution"
-        paid = pay_round(adapter, trained, self.pool.eval, budget, self.policy, reputation=reputation,
-                         base=self._load_base("attribute") if attribute else None)
+        paid = pay_round(adapter, trained, self._eval()[0], budget, self.policy, reputation=reputation,
+                         base=self._load_base("attribute") if attribute else None,
+                         already_paid=self._paid_content(t))
         per_items = paid.items.group_by("contributor_id").agg(
             pl.struct("submission_id", "payout").sort_by("submission_id").alias("items"))
         per = paid.contributors.join(per_items, on="contributor_id", how="left")
@@ -522,6 +547,18 @@ class _Economy:
                             pl.col("meta").str.json_path_match("$.strategy").alias("strategy"))
                 .group_by("round", "archetype", "strategy").agg(pl.len().alias("items"))
                 .sort("round", "archetype", "strategy"))
+
+
+def _prompt_fits(frame: pl.DataFrame, tokenizer: Any, max_length: int) -> pl.DataFrame:
+    """Rows whose rendered prompt leaves room for a response in ``max_length`` tokens (longer
+    responses are truncated by :func:`olkit.train.build_examples`; a prompt cannot be)."""
+    from olkit.train.data import render_prompt
+
+    if frame.height == 0:
+        return frame
+    prompts = [render_prompt(tokenizer, q) for q in frame["instruction"].to_list()]
+    n = np.fromiter((len(x) for x in tokenizer(prompts, add_special_tokens=False)["input_ids"]), dtype=np.int64)
+    return frame.filter(pl.Series(n < max_length - 1))
 
 
 def rounds_figure(rounds: pl.DataFrame) -> go.Figure:

@@ -31,7 +31,8 @@ class RoundPayout:
 
 
 def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.DataFrame, budget: float, policy: Any,
-              *, reputation: pl.DataFrame | None = None, base: Any = None) -> RoundPayout:
+              *, reputation: pl.DataFrame | None = None, base: Any = None,
+              already_paid: pl.Series | None = None) -> RoundPayout:
     """Score every row the adapter trained on (and only those) and split ``budget`` among contributors.
 
     ``trained``: the rows the adapter saw (``submission_id, contributor_id, instruction, response,
@@ -41,7 +42,9 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
     duplicates once and weights contributors by ``reputation``.  Item payouts split each
     contributor's payout in proportion to the values of their items.  ``base``: an already loaded
     base (fp32 compute, as :func:`olkit.attribution.adapters.load_context` loads it) to attach the
-    adapter to instead of loading the base again; it is left as it was.
+    adapter to instead of loading the base again; it is left as it was.  ``already_paid``: content
+    hashes paid in earlier rounds; a copy of such content is worth nothing now (duplicates earn once,
+    across rounds as within one).
     """
     from olkit.rewards import allocate
     from olkit.train.adapters import read_manifest
@@ -73,8 +76,11 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
         scores = rows.select("submission_id", pl.lit(1.0).alias("score"))
         method = "acceptance"
     items = rows.join(scores, on="submission_id", how="left").with_columns(pl.col("score").fill_null(0.0))
-    per = allocate(budget, items, reputation=reputation, policy=policy)
-    weight = pl.lit(1.0) if rewards.rule == "acceptance" else pl.col("score").clip(lower_bound=0.0)
+    paid_before = (pl.col("content_hash").is_in(already_paid.implode()) if already_paid is not None
+                   else pl.lit(False))
+    per = allocate(budget, items.filter(~paid_before), reputation=reputation, policy=policy)
+    weight = pl.when(paid_before).then(0.0).otherwise(
+        pl.lit(1.0) if rewards.rule == "acceptance" else pl.col("score").clip(lower_bound=0.0))
     items = (items.with_columns(weight.alias("_w"))
              .join(per.select("contributor_id", "payout"), on="contributor_id", how="left")
              .with_columns((pl.col("payout") * pl.col("_w") / pl.col("_w").sum().over("contributor_id"))

@@ -68,8 +68,8 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     from olkit.economy import run_economy
 
-    run_economy(root / "economy.duckdb", None, 2, base="tiny-llama", agents=6, train_steps=1, max_length=48,
-                max_eval=1, progress=False)
+    run_economy(root / "economy.duckdb", None, 2, base="tiny-llama", agents=6, train_steps=1, max_length=96,
+                max_eval=2, progress=False)
     for name, spec in WIDGETS.items():
         _widget_notebook(root / f"{name}.ipynb", *spec)
     with jupyterlab(root) as url:
