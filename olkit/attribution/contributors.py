@@ -297,7 +297,7 @@ def _payout_row(name: str, game: Game, att: Attribution | None, pay_shares: np.n
 
 
 def score_task(task: AttributionTask, config: GameConfig | None = None, *,
-               methods: Sequence[str] = DEFAULT_METHODS, default_method: str = "tracin_adam",
+               methods: Sequence[str] = DEFAULT_METHODS, default_method: str | None = None,
                budget: float = 1000.0, lds: bool = True, policy=None) -> TaskScores:
     """Exact Shapley ground truth, then every method's payouts scored against it (see module doc).
 
@@ -309,9 +309,10 @@ def score_task(task: AttributionTask, config: GameConfig | None = None, *,
     fine-tune (the ridge row includes its retrains).
     """
     from olkit.attribution.methods import make_method
-    from olkit.attribution.payouts import contributor_payouts, near_duplicate_clusters
+    from olkit.attribution.payouts import DEFAULT_PAYOUT_METHOD, contributor_payouts, near_duplicate_clusters
     from olkit.rewards import allocate, credited_items
 
+    default_method = default_method or DEFAULT_PAYOUT_METHOD
     game = Game.from_task(task, config)
     truth = exact_shapley(game)
     ceiling = noise_ceiling(truth.values)

@@ -24,7 +24,7 @@ import polars as pl
 from olkit.errors import InputError
 
 #: the attribution method that pays by default (the best measured in benchmarks/attribution_bench.py)
-DEFAULT_PAYOUT_METHOD = "tracin_adam"
+DEFAULT_PAYOUT_METHOD = "trak"
 #: TF-IDF cosine at or above which two training rows are one near-duplicate cluster
 NEAR_DUP_THRESHOLD = 0.85
 
