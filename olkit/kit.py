@@ -220,3 +220,35 @@ def canonical_hash(body: Any) -> str:
     """12 hex digits of SHA-256 of the canonical (sorted-key, compact) JSON of ``body``."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+# -- numerics -----------------------------------------------------------------------------------
+#: Environment switch: ``OLKIT_BF16=0`` makes every ``"auto"`` dtype (training compute, LM scoring)
+#: pick float32 even where the hardware has native bf16 (reproduces an AVX2 machine's numerics).
+BF16_ENV = "OLKIT_BF16"
+
+
+def native_bf16(device: Any = None) -> bool:
+    """Whether ``device`` (a ``torch.device``; ``None``: the CPU) computes bfloat16 natively
+    (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - torch without oneDNN
+        return False
+
+
+def auto_bf16(device: Any = None) -> bool:
+    """Whether an ``"auto"`` dtype means bfloat16 on ``device``: native bf16 and not ``OLKIT_BF16=0``.
+
+    >>> import os
+    >>> os.environ["OLKIT_BF16"] = "0"; auto_bf16()
+    False
+    >>> del os.environ["OLKIT_BF16"]
+    """
+    if os.environ.get(BF16_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return native_bf16(device)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -56,6 +55,7 @@ from olkit.filters.calibrated import CalibratedLogistic
 from olkit.filters.config import FilterPolicy
 from olkit.filters.metrics import auroc  # noqa: F401  (re-exported: notebook 02 imports it from here)
 from olkit.filters.score_cache import PartCache
+from olkit.kit import auto_bf16
 
 #: Per-item features computed by :class:`LMFeatureExtractor` (column order of the feature matrix).
 FEATURES: tuple[str, ...] = (
@@ -83,16 +83,9 @@ DEFAULT_MODEL_FILE = "synthetic_detector.json"
 # --------------------------------------------------------------------------------------------
 
 def bf16_enabled() -> bool:
-    """Whether LM scoring runs in bfloat16: the CPU (or GPU) computes bf16 natively and the
-    ``OLKIT_BF16`` environment switch is not ``0`` (``OLKIT_BF16=0`` forces float32 everywhere)."""
-    if os.environ.get("OLKIT_BF16", "").strip() == "0":
-        return False
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - torch without oneDNN
-        return False
+    """Whether LM scoring runs in bfloat16: :func:`olkit.kit.auto_bf16` on the CPU (native bf16 and
+    not ``OLKIT_BF16=0``)."""
+    return auto_bf16()
 
 
 def resolve_dtype(dtype: str) -> str:

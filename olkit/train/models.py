@@ -49,6 +49,7 @@ from typing import Any, Literal
 import torch
 
 from olkit.errors import OlkitError
+from olkit.kit import BF16_ENV, auto_bf16, native_bf16  # noqa: F401  (re-exported)
 
 Quantization = Literal["nf4", "fp4"] | None
 
@@ -359,31 +360,6 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - torch without oneDNN
-        return False
-
-
-#: Environment switch: ``OLKIT_BF16=0`` makes ``compute_dtype="auto"`` pick float32 even where the
-#: hardware has native bf16 (reproduces an AVX2 machine's numerics; the tests run both ways).
-BF16_ENV = "OLKIT_BF16"
-
-
-def auto_bf16(device: torch.device) -> bool:
-    """Whether ``compute_dtype="auto"`` picks bfloat16 on ``device``: native bf16 and not ``OLKIT_BF16=0``.
-
-    Example: ``OLKIT_BF16=0 pytest tests/test_train.py`` runs the 4-bit tests in float32.
-    """
-    if os.environ.get(BF16_ENV, "").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return native_bf16(device)
 
 
 def resolve_compute_dtype(compute_dtype: torch.dtype | str, quantization: Quantization,
