@@ -146,10 +146,12 @@ def largest_remainder(shares: Any, total: int, *, normalize: bool = True) -> np.
     if w.size == 0 or s <= 0:
         return np.zeros(w.shape, dtype=np.int64)
     exact = w / s * total if normalize else total * w
-    counts = np.floor(exact).astype(np.int64)
+    counts = np.minimum(np.floor(exact), total).astype(np.int64)
     left = int(total - counts.sum())
     if left > 0:
         counts[np.argsort(-(exact - counts), kind="stable")[:left]] += 1
+    elif left < 0:  # float rounding floored one unit too many somewhere: take it from the largest
+        counts[np.argsort(-counts, kind="stable")[:-left]] -= 1
     return counts
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 from olkit.errors import InputError
-from olkit.kit import gini  # noqa: F401  (re-exported)
+from olkit.kit import gini, largest_remainder  # noqa: F401  (gini: re-exported)
 
 __all__ = [
     "ALLOCATION_RULES", "EPOCH_RULES", "adversary_share", "allocate", "check_payees", "credited_items", "payout_summary", "budget_schedule", "epoch_rewards", "gini", "split_budget",
@@ -97,16 +97,8 @@ def split_budget(budget: float | int | Decimal, weights: np.ndarray, *,
     units_total = units.numerator // units.denominator
     if (w <= 0).all() or units_total == 0:
         return np.zeros_like(w)
-    if units_total <= 2**53:
-        exact = w / w.max() / (w / w.max()).sum() * units_total
-        base = np.minimum(np.floor(exact), units_total).astype(np.int64)
-        left = units_total - int(base.sum())
-        if left > 0:
-            order = np.lexsort((np.arange(w.size), -(exact - base)))
-            base[order[:left]] += 1
-        elif left < 0:  # float rounding gave one unit too many somewhere: take it from the largest
-            base[np.argsort(-base, kind="stable")[:-left]] -= 1
-        return base * float(exact_unit)
+    if units_total <= 2**53:  # weights scaled by their maximum first, so their sum cannot overflow
+        return largest_remainder(w / w.max(), units_total) * float(exact_unit)
     # exact integer path: the float weights as exact integers (scaled by a common power of two)
     ratios = [Fraction(x) for x in w.tolist()]
     scale = max(r.denominator for r in ratios)
