@@ -49,6 +49,18 @@ def bf16_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return request.param
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: tiny tensors gain nothing from threads, and results stay
+    independent of the machine's core count."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--skip-browser", action="store_true",
                      help="skip tests that drive JupyterLab in headless Chromium")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-import torch
 
 from olkit.attribution.attacks import ATTACKS, apply_attack, attack_payout
 from olkit.attribution.contributors import GameConfig
@@ -13,12 +12,7 @@ from olkit.attribution.task import make_task
 SMALL = GameConfig(train_seeds=(0,), steps=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

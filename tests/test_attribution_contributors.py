@@ -28,12 +28,7 @@ from olkit.errors import OlkitError
 SMALL = GameConfig(train_seeds=(0, 1, 2), steps=8, n_subsets=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
