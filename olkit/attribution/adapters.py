@@ -75,8 +75,8 @@ def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | 
         base = AutoModelForCausalLM.from_pretrained(folder / "base", attn_implementation="eager")
         model = PeftModel.from_pretrained(base, str(folder), is_trainable=True)
         ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=max_length or 64)
+        ctx.checkpoints = load_checkpoints(model, folder)
     else:
-        from olkit.train.data import build_examples, render_prompt
         from olkit.train.models import load_base
 
         info = manifest.get("base", {})
@@ -84,19 +84,32 @@ def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | 
         # and ranked, and bf16's 8-bit mantissa would blur small differences between examples
         loaded = load_base(info.get("name") or info.get("source"), quantization=info.get("quantization"),
                            device="cpu", compute_dtype="float32")
-        tokenizer = loaded.tokenizer
-        model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
-        length = max_length or int(manifest.get("config", {}).get("max_length", 256))
-
-        def encoder(frame: pl.DataFrame) -> Batch:
-            ex = build_examples(frame, tokenizer, max_length=length)
-            return Batch(**ex.collate(range(len(ex))))
-
-        ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
-                           prompt_format=lambda q: render_prompt(tokenizer, q))
-    ctx.checkpoints = load_checkpoints(model, folder)
+        ctx = context_on_base(folder, loaded, max_length=max_length)
     frame = _training_rows(folder, manifest, train)
     return ctx, frame
+
+
+def context_on_base(adapter_dir: str | Path, loaded, *, max_length: int | None = None) -> ModelContext:
+    """The attribution context (trainable peft model, encoder, checkpoints) of an ``olkit.train``
+    adapter folder on an already loaded base (``olkit.train.load_base``), so a caller that
+    attributes many adapters of one base loads it once.  ``max_length`` defaults to the manifest's."""
+    from peft import PeftModel
+
+    from olkit.train.data import build_examples, render_prompt
+
+    folder = Path(adapter_dir)
+    length = max_length or int(read_manifest(folder).get("config", {}).get("max_length", 256))
+    tokenizer = loaded.tokenizer
+    model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
+
+    def encoder(frame: pl.DataFrame) -> Batch:
+        ex = build_examples(frame, tokenizer, max_length=length)
+        return Batch(**ex.collate(range(len(ex))))
+
+    ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
+                       prompt_format=lambda q: render_prompt(tokenizer, q))
+    ctx.checkpoints = load_checkpoints(model, folder)
+    return ctx
 
 
 def load_checkpoints(model, folder: Path) -> list[Checkpoint]:

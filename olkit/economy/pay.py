@@ -58,14 +58,14 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
                          f"(got {len(ids)}, {len(ids ^ seen)} differ)", file=str(adapter_dir), field="submission_id")
     rows = trained.select("submission_id", "contributor_id", "content_hash")
     if rewards.rule == "attribution":
-        from olkit.attribution.adapters import load_context
+        from olkit.attribution.adapters import context_on_base, load_context
         from olkit.attribution.methods import make_method
 
         if base is None:
             ctx, train_rows = load_context(adapter_dir, train=trained)
             att = make_method(params["method"]).attribute(ctx, train_rows, eval_rows.select("instruction", "response"))
         else:
-            ctx = _context(adapter_dir, base)
+            ctx = context_on_base(adapter_dir, base)
             try:
                 att = make_method(params["method"]).attribute(ctx, trained, eval_rows.select("instruction", "response"))
             finally:
@@ -87,27 +87,3 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
                            .fill_nan(0.0).fill_null(0.0).alias("payout"))
              .drop("_w"))
     return RoundPayout(contributors=per, items=items, method=method)
-
-
-def _context(adapter_dir: str | Path, base: Any) -> Any:
-    """The attribution context of an adapter folder on a loaded base (what ``load_context`` builds)."""
-    from peft import PeftModel
-
-    from olkit.attribution.adapters import load_checkpoints
-    from olkit.attribution.base import ModelContext
-    from olkit.attribution.lm import Batch
-    from olkit.train.adapters import read_manifest
-    from olkit.train.data import build_examples, render_prompt
-
-    length = int(read_manifest(adapter_dir).get("config", {}).get("max_length", 256))
-    tokenizer = base.tokenizer
-    model = PeftModel.from_pretrained(base.model, str(adapter_dir), is_trainable=True)
-
-    def encoder(frame: pl.DataFrame) -> Batch:
-        ex = build_examples(frame, tokenizer, max_length=length)
-        return Batch(**ex.collate(range(len(ex))))
-
-    ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
-                       prompt_format=lambda q: render_prompt(tokenizer, q))
-    ctx.checkpoints = load_checkpoints(model, Path(adapter_dir))
-    return ctx
