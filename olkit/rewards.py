@@ -327,10 +327,11 @@ def allocate(budget: float, attribution, reputation=None, policy=None, *, cluste
     gate = float(getattr(rewards, "noise_gate", 0.0) or 0.0)
     items = credited_items(attribution, policy, clusters=clusters)
     per = (items.group_by("contributor_id", maintain_order=True)
-           .agg(pl.col("score").sum(), pl.col("credited").sum().alias("value"), pl.len().alias("n_items"),
-                (pl.col("credited") > 0).sum().alias("n_credited")))
-    total_value = float(per["value"].sum())
-    gated = (pl.col("value") < gate * total_value) & (pl.col("value") < pl.col("value").max())
+           .agg(pl.col("score").sum(), pl.col("credited").sum().alias("value"),
+                pl.col("credited_rel").sum().alias("_rel"), pl.len().alias("n_items"),
+                (pl.col("credited_rel") > 0).sum().alias("n_credited")))
+    total_value = float(per["_rel"].sum())
+    gated = (pl.col("_rel") < gate * total_value) & (pl.col("_rel") < pl.col("_rel").max())
     per = per.with_columns(gated.alias("gated"))
     if reputation is not None:
         rep = _reputation_frame(reputation)
@@ -344,7 +345,7 @@ def allocate(budget: float, attribution, reputation=None, policy=None, *, cluste
     else:
         per = per.with_columns(pl.lit(1.0).alias("reputation"))
     per = per.with_columns(pl.when(pl.col("gated")).then(0.0)
-                           .otherwise(pl.col("value") * pl.col("reputation").clip(0.0, 1.0)).alias("weight"))
+                           .otherwise(pl.col("_rel") * pl.col("reputation").clip(0.0, 1.0)).alias("weight")).drop("_rel")
     unit = params.get("unit")
     pay = split_budget(float(budget), per["weight"].to_numpy(), unit=float(unit) if unit else None)
     total = float(pay.sum())
@@ -355,7 +356,9 @@ def allocate(budget: float, attribution, reputation=None, policy=None, *, cluste
 
 def credited_items(attribution, policy=None, *, clusters=None) -> pl.DataFrame:
     """Steps 1-2 of :func:`allocate` per training item: ``value`` (clipped score), ``cluster``,
-    ``copies`` and ``credited`` (what the item earns for its contributor before gate and reputation).
+    ``copies`` and ``credited`` (what the item earns for its contributor before gate and reputation);
+    ``credited_rel`` is ``credited`` times the power of two that brings the largest value near 1
+    (what :func:`allocate` splits the budget by, so tiny values never underflow).
     """
     import polars as pl
 
@@ -375,9 +378,16 @@ def credited_items(attribution, policy=None, *, clusters=None) -> pl.DataFrame:
         pl.len().over(grp).alias("copies"),
         (pl.col("_order") == pl.col("_order").min().over(grp)).alias("first_copy"),
     )
-    credited = (pl.col("group_value") / pl.col("copies")) if duplicates == "split" else \
-        pl.when(pl.col("first_copy")).then(pl.col("group_value")).otherwise(0.0)
-    return items.with_columns(credited.alias("credited"))
+    # Work in units of the largest value (an exact power-of-two rescale) so that splitting a tiny,
+    # even subnormal, value among copies cannot underflow to zero and lose its contributor's pay.
+    vmax = float(items["value"].max() or 0.0) if items.height else 0.0
+    k = -math.frexp(vmax)[1] if vmax > 0 and math.isfinite(vmax) else 0
+    rel = pl.Series("group_rel", np.ldexp(items["group_value"].to_numpy(), k))
+    items = items.with_columns(rel)
+    credited_rel = (pl.col("group_rel") / pl.col("copies")) if duplicates == "split" else \
+        pl.when(pl.col("first_copy")).then(pl.col("group_rel")).otherwise(0.0)
+    items = items.with_columns(credited_rel.alias("credited_rel")).drop("group_rel")
+    return items.with_columns(pl.Series("credited", np.ldexp(items["credited_rel"].to_numpy(), -k)))
 
 
 def _reputation_frame(reputation) -> pl.DataFrame:

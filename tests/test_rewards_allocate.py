@@ -181,3 +181,14 @@ def test_near_copies_in_one_cluster_earn_once(att, budget, src):
     before = allocate(budget, att)
     merged = before.join(pay, on="contributor_id", suffix="_after")
     np.testing.assert_allclose(merged["payout"], merged["payout_after"], rtol=1e-9, atol=1e-9 * budget)
+
+
+@pytest.mark.parametrize("duplicates", ["first", "split"])
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310, 1e-300])
+def test_tiny_positive_values_are_paid_not_lost_to_underflow(duplicates, tiny):
+    # The only positive value is subnormal and shared by two copies: split / copies must not round
+    # it to zero (which would leave the whole budget unpaid).
+    att = _frame([tiny, tiny, 0.0], [0, 0, 1], hashes=["h", "h", "g"])
+    pay = allocate(100.0, att, policy=Policy().updated(**{"rewards.params": {"duplicates": duplicates}}))
+    assert dict(pay.select("contributor_id", "payout").rows()) == {"c0": 100.0, "c1": 0.0}
+    assert pay.filter(pl.col("contributor_id") == "c0")["n_credited"].item() == (2 if duplicates == "split" else 1)
