@@ -112,6 +112,21 @@ def test_killed_mid_round_resumes_to_the_same_ledger_as_an_uninterrupted_run(tmp
 
 
 # -- agents --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, field", [(["--rounds", "-1"], "rounds"), (["--rounds", "0"], "rounds"),
+                                        (["--base", "no-such-model"], "base"),
+                                        (["--base", "no-org/no-such-model"], "base"), (["--budget", "nan"], "budget")])
+def test_bad_run_settings_exit_2_before_a_ledger_exists(tmp_path, capsys, bad, field):
+    store = tmp_path / "s.duckdb"
+    assert main(["run", "--store", str(store), "--json", *bad]) == 2
+    err = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert err["field"] == field and not store.exists()
+    with pytest.raises(Exception, match=field):
+        run_economy(store, rounds=-1 if field == "rounds" else 1,
+                    base="no-such-model" if field == "base" else "tiny-llama",
+                    budget=float("nan") if field == "budget" else None)
+    assert not store.exists()
+
+
 def test_population_counts_rings_and_ids():
     pop = population(30)
     assert pop.height == 30 and pop["contributor_id"].n_unique() == 30

@@ -8,7 +8,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from olkit.cli import emit
@@ -42,11 +41,10 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from olkit.economy import run_economy
-    from olkit.errors import InputError
+    from olkit.economy.core import check_settings
     from olkit.store import Store
 
-    if args.budget is not None and not (math.isfinite(args.budget) and args.budget >= 0):
-        raise InputError(f"--budget must be a finite non-negative number, got {args.budget}", field="budget")
+    check_settings(rounds=args.rounds, budget=args.budget, base=args.base)  # before the ledger is created
     with Store(args.store) as store:
         res = run_economy(store, args.policy, args.rounds, base=args.base, agents=args.agents, seed=args.seed,
                           budget=args.budget, train_steps=args.steps, max_eval=args.max_eval, models=args.models,

@@ -112,6 +112,31 @@ def round_budget(policy: Policy, round_: int, budget: float | None = None) -> fl
                                  cap=r.budget_cap)[-1])
 
 
+def check_settings(*, rounds: int, budget: float | None, base: str) -> None:
+    """Refuse bad run settings up front (:class:`~olkit.errors.InputError` naming the field), before a
+    ledger is created or a round writes anything: ``rounds >= 1``, a finite non-negative ``budget``,
+    and a ``base`` model that is registered, a local model folder, or a hub id whose config loads
+    (from the local cache when offline)."""
+    from olkit.train.models import ModelNotFound, resolve
+
+    if not isinstance(rounds, int | np.integer) or rounds < 1:
+        raise InputError(f"rounds must be at least 1, got {rounds}", field="rounds")
+    if budget is not None and not (np.isfinite(budget) and budget >= 0):
+        raise InputError(f"budget must be a finite non-negative number, got {budget!r}", field="budget")
+    try:
+        spec = resolve(base)
+        if spec.kind == "hub":
+            from transformers import AutoConfig
+
+            try:
+                AutoConfig.from_pretrained(spec.source)
+            except Exception as e:  # noqa: BLE001 - offline, unknown id, gated: all mean "cannot train on it"
+                raise ModelNotFound(f"hub model {spec.source!r} cannot be loaded here ({type(e).__name__}); "
+                                    "use a registered base or a local model folder") from None
+    except ModelNotFound as e:
+        raise InputError(str(e), field="base") from None
+
+
 def run_economy(
     store: Any,
     policy: Policy | str | Path | None = None,
@@ -149,6 +174,7 @@ def run_economy(
     """
     from olkit.store import Store
 
+    check_settings(rounds=rounds, budget=budget, base=base)  # before any ledger is opened or created
     if isinstance(store, str | Path):
         with Store(store) as st:
             return run_economy(st, policy, rounds, base=base, agents=agents, seed=seed, budget=budget,
@@ -157,10 +183,6 @@ def run_economy(
                                pool_contributors=pool_contributors, adapter_root=adapter_root, on_stage=on_stage,
                                progress=progress)
     policy = resolve_policy(policy)
-    if rounds < 1:
-        raise InputError(f"rounds must be at least 1, got {rounds}", field="rounds")
-    if budget is not None and not (np.isfinite(budget) and budget >= 0):
-        raise InputError(f"budget must be a finite non-negative number, got {budget!r}", field="budget")
     t0 = time.perf_counter()
     pop = population(agents)
     settings = {"seed": seed, "agents": dict(agents) if isinstance(agents, Mapping) else int(agents),
