@@ -32,8 +32,8 @@ import torch  # noqa: E402
 from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script folder)
 
 from olkit.attribution.grads import per_example_grads  # noqa: E402
-from olkit.attribution.lm import Batch  # noqa: E402
 from olkit.attribution.task import make_task  # noqa: E402
+from olkit.train.data import Batch  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

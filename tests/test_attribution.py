@@ -14,15 +14,14 @@ import torch
 from olkit.attribution.base import Attribution
 from olkit.attribution.evaluate import (
     Setup,
-    TrainConfig,
     auc,
     bad_data_auc,
     ground_truth,
     harm_scores,
     lds,
+    train_config,
 )
 from olkit.attribution.grads import GradBlocks, Projector, per_example_grads
-from olkit.attribution.lm import lora_state, token_losses
 from olkit.attribution.methods import (
     DataInf,
     TracIn,
@@ -33,6 +32,7 @@ from olkit.attribution.methods import (
 from olkit.attribution.spans import SpanIndex, attribute_output, suffix_array
 from olkit.attribution.task import make_task
 from olkit.errors import InputError
+from olkit.train.qlora import lora_state, token_losses
 
 torch.set_num_threads(1)
 
@@ -41,7 +41,7 @@ torch.set_num_threads(1)
 def small():
     """A trained tiny LoRA model on a 6-contributor task (shared by the cheap tests)."""
     task = make_task(n_contributors=6, items_per_contributor=6, n_eval=8, seed=0)
-    setup = Setup.from_task(task, TrainConfig(steps=12, checkpoint_every=4), seed=0)
+    setup = Setup.from_task(task, train_config(steps=12, checkpoint_every=4), seed=0)
     ctx = setup.train_full()
     return task, setup, ctx
 
@@ -98,7 +98,7 @@ def test_projector_is_seeded_and_preserves_inner_products():
 
 def test_per_example_grads_vmap_equals_autograd(small):
     task, setup, ctx = small
-    batch = setup.train_batch.index(slice(0, 6))
+    batch = setup.train_examples.batch(range(6))
     fast = per_example_grads(ctx.model, batch, chunk=4)
     slow = per_example_grads(ctx.model, batch, use_vmap=False)
     torch.testing.assert_close(fast.flat(), slow.flat(), atol=1e-5, rtol=1e-4)
@@ -140,13 +140,14 @@ def test_span_index_finds_copied_answer_and_all_sources():
 def test_span_on_generated_output_from_memorising_model():
     """A model fine-tuned until it memorises generates a training answer; spans find its source."""
     from olkit.attribution.base import ModelContext
-    from olkit.attribution.lm import TinyLM, encode_frame, generate_answer
+    from olkit.train.data import build_examples
+    from olkit.train.models import frame_texts, word_base
 
     task = make_task(n_contributors=1, items_per_contributor=3, n_eval=1, spam_fraction=0,
                      wrong_fraction=0, seed=5)
-    lm = TinyLM.fit_tokenizer(task.train, seed=0)
-    model = lm.base_model()
-    batch = encode_frame(lm.tokenizer, task.train)
+    base = word_base(frame_texts(task.train), seed=0)
+    model = base.model
+    batch = build_examples(task.train, base.tokenizer, max_length=64).batch()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
     for _ in range(80):
@@ -155,8 +156,8 @@ def test_span_on_generated_output_from_memorising_model():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    ctx = ModelContext(model=model, tokenizer=lm.tokenizer)
-    output = generate_answer(ctx, task.train["instruction"][1], max_new_tokens=30)
+    ctx = ModelContext(model=model, tokenizer=base.tokenizer)
+    output = ctx.generate(task.train["instruction"][1], max_new_tokens=30)
     spans = SpanIndex(task.train).find(output, min_words=4)
     assert spans.height >= 1, output
     assert spans.sort("n_words", descending=True)["submission_id"][0] == task.train["submission_id"][1]

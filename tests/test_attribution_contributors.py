@@ -20,10 +20,11 @@ from olkit.attribution.contributors import (
 )
 from olkit.attribution.fastlm import TaskLM, batch_masks, train_many
 from olkit.attribution.grads import per_example_grads
-from olkit.attribution.lm import encode_frame, per_example_loss
 from olkit.attribution.payouts import contributor_payouts, near_duplicate_clusters
 from olkit.attribution.task import make_task
 from olkit.errors import OlkitError
+from olkit.train.data import build_examples
+from olkit.train.qlora import TrainConfig, per_example_loss
 
 SMALL = GameConfig(train_seeds=(0, 1, 2), steps=8, n_subsets=8)
 
@@ -82,20 +83,21 @@ def test_stacked_training_equals_separate_runs_and_module(task):
             torch.testing.assert_close(both.params[k][m], one.params[k][0], rtol=1e-5, atol=1e-6)
     assert both.losses[-1].mean() < both.losses[0].mean()
     module = lm.module(both.state(1))
-    batch = encode_frame(lm.tokenizer, task.eval, max_length=lm.max_length)
+    batch = build_examples(task.eval, lm.tokenizer, max_length=lm.max_length).batch()
     np.testing.assert_allclose(per_example_loss(module, batch), lm.losses(both.params, ev)[1], rtol=1e-5)
 
 
 def test_batched_per_example_grads_equal_the_loop(task):
-    from olkit.attribution.lm import TinyLM
+    from olkit.train.models import frame_texts, word_base
+    from olkit.train.qlora import attach_lora
 
-    lm = TinyLM.fit_tokenizer(task.train, task.eval, hidden=32, layers=1, seed=0)
-    model = lm.lora_model()
+    base = word_base(frame_texts(task.train, task.eval), hidden=32, layers=1, seed=0)
+    model = attach_lora(base, TrainConfig(quantization=None, seed=0))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.requires_grad and "lora_B" in name:
                 p.normal_(0.0, 0.05)
-    batch = encode_frame(lm.tokenizer, task.train.head(12), max_length=32)
+    batch = build_examples(task.train.head(12), base.tokenizer, max_length=32).batch()
     hooks = per_example_grads(model, batch, method="hooks", chunk=5).flat()
     loop = per_example_grads(model, batch, method="loop").flat()
     rel = ((hooks - loop).norm(dim=1) / loop.norm(dim=1)).max().item()

@@ -34,7 +34,7 @@ from typing import Any
 #: public name -> module (imported lazily so ``olkit --help`` does not load torch)
 _EXPORTS = {
     "Attribution": "base", "ModelContext": "base",
-    "Setup": "evaluate", "TrainConfig": "evaluate", "evaluate": "evaluate", "ground_truth": "evaluate",
+    "Setup": "evaluate", "train_config": "evaluate", "evaluate": "evaluate", "ground_truth": "evaluate",
     "lds": "evaluate",
     "TRAK": "methods", "DataInf": "methods", "GradientSimilarity": "methods", "KNNShapley": "methods",
     "TracIn": "methods", "make_method": "methods",

@@ -1,16 +1,14 @@
 """Load an adapter folder (and its checkpoints and training data) as a :class:`ModelContext`.
 
-Two layouts are understood:
+Adapters are written by :func:`olkit.train.qlora.train`.  The base model is resolved from the
+manifest with :func:`olkit.train.models.load_base`, or read from the folder's ``base/`` for a
+``tiny-word`` base (built from data, so the folder carries it; see
+:meth:`olkit.attribution.evaluate.Setup.save_adapter`, which also writes the training rows to
+``olkit_train.parquet``).  Examples are encoded with the training stage's chat template
+(:func:`olkit.train.data.build_examples`), so gradients are taken on exactly the sequences that
+were trained on.
 
-* adapters written by :func:`olkit.train.qlora.train`: the base model is resolved from the
-  manifest with :func:`olkit.train.models.load_base` and examples are encoded with the training
-  stage's chat template (:func:`olkit.train.data.build_examples`), so gradients are taken on exactly
-  the sequences that were trained on;
-* self-contained folders written by :func:`olkit.attribution.lm.save_adapter` (the tiny model used
-  for ground truth), which carry their base model in ``base/`` and their data in
-  ``olkit_train.parquet``.
-
-Checkpoints in ``checkpoints/step-N/`` become :class:`~olkit.attribution.lm.Checkpoint` objects
+Checkpoints in ``checkpoints/step-N/`` become :class:`~olkit.train.qlora.Checkpoint` objects
 (learning rate from ``checkpoint.json``; Adam's preconditioner when saved).
 """
 
@@ -22,10 +20,12 @@ from pathlib import Path
 import polars as pl
 
 from olkit.attribution.base import ModelContext
-from olkit.attribution.lm import PRECOND_FILE, TRAIN_FILE, Batch, Checkpoint, load_lora_state, lora_state
 from olkit.errors import InputError
+from olkit.train.qlora import ADAM_PRECOND_FILE, WORD_BASE_DIR, Checkpoint, load_lora_state, lora_state
 
 MANIFEST = "olkit_manifest.json"
+#: The training rows an adapter folder may carry, so ``olkit attribute`` needs nothing else.
+TRAIN_FILE = "olkit_train.parquet"
 
 
 def read_table(path: str | Path, what: str = "file") -> pl.DataFrame:
@@ -64,27 +64,19 @@ def load_context(adapter_dir: str | Path, *, train: pl.DataFrame | str | Path | 
     ``train`` (frame or file) supplies the training submissions when the folder has no
     ``olkit_train.parquet``; rows are restricted to the manifest's ``submission_ids``.
     """
-    from peft import PeftModel
+    from olkit.train.models import load_base
 
     folder = Path(adapter_dir)
     manifest = read_manifest(folder)
-    if (folder / "base").is_dir():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(folder / "base")
-        base = AutoModelForCausalLM.from_pretrained(folder / "base", attn_implementation="eager")
-        model = PeftModel.from_pretrained(base, str(folder), is_trainable=True)
-        ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=max_length or 64)
-        ctx.checkpoints = load_checkpoints(model, folder)
-    else:
-        from olkit.train.models import load_base
-
-        info = manifest.get("base", {})
-        # fp32 compute whatever the adapter trained with: per-example gradients are dot-producted
-        # and ranked, and bf16's 8-bit mantissa would blur small differences between examples
-        loaded = load_base(info.get("name") or info.get("source"), quantization=info.get("quantization"),
-                           device="cpu", compute_dtype="float32")
-        ctx = context_on_base(folder, loaded, max_length=max_length)
+    info = manifest.get("base", {})
+    # a base built from data travels in the folder; otherwise it is resolved by name.  fp32 compute
+    # whatever the adapter trained with: per-example gradients are dot-producted and ranked, and
+    # bf16's 8-bit mantissa would blur small differences between examples
+    own = folder / WORD_BASE_DIR
+    loaded = load_base(str(own) if own.is_dir() else info.get("name") or info.get("source"),
+                       quantization=None if own.is_dir() else info.get("quantization"), device="cpu",
+                       compute_dtype="float32")
+    ctx = context_on_base(folder, loaded, max_length=max_length)
     frame = _training_rows(folder, manifest, train)
     return ctx, frame
 
@@ -95,19 +87,10 @@ def context_on_base(adapter_dir: str | Path, loaded, *, max_length: int | None =
     attributes many adapters of one base loads it once.  ``max_length`` defaults to the manifest's."""
     from peft import PeftModel
 
-    from olkit.train.data import build_examples, render_prompt
-
     folder = Path(adapter_dir)
     length = max_length or int(read_manifest(folder).get("config", {}).get("max_length", 256))
-    tokenizer = loaded.tokenizer
     model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
-
-    def encoder(frame: pl.DataFrame) -> Batch:
-        ex = build_examples(frame, tokenizer, max_length=length)
-        return Batch(**ex.collate(range(len(ex))))
-
-    ctx = ModelContext(model=model, tokenizer=tokenizer, max_length=length, encoder=encoder,
-                       prompt_format=lambda q: render_prompt(tokenizer, q))
+    ctx = ModelContext(model=model, tokenizer=loaded.tokenizer, max_length=length)
     ctx.checkpoints = load_checkpoints(model, folder)
     return ctx
 
@@ -130,7 +113,7 @@ def load_checkpoints(model, folder: Path) -> list[Checkpoint]:
             for name in ("checkpoint.json", "olkit_checkpoint.json"):
                 if (d / name).exists():
                     info = json.loads((d / name).read_text())
-            precond = load_file(str(d / PRECOND_FILE)) if (d / PRECOND_FILE).exists() else None
+            precond = load_file(str(d / ADAM_PRECOND_FILE)) if (d / ADAM_PRECOND_FILE).exists() else None
             out.append(Checkpoint(int(info.get("step", d.name.split("-")[1])),
                                   float(info.get("learning_rate", info.get("lr", 1.0))), lora_state(model), precond))
     finally:

@@ -8,15 +8,15 @@ lowers the eval item's loss; harmful data (spam, wrong answers) gets negative sc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 
-from olkit.attribution.lm import PROMPT_TEMPLATE, Batch, Checkpoint, encode_frame
 from olkit.errors import InputError
+from olkit.train.data import Batch, build_examples
+from olkit.train.qlora import Checkpoint
 
 TRAIN_COLUMNS = ("submission_id", "contributor_id", "instruction", "response")
 EVAL_COLUMNS = ("instruction", "response")
@@ -96,28 +96,28 @@ class Attribution:
 class ModelContext:
     """A trained LoRA model with its tokenizer and (optional) checkpoints, as methods need it.
 
-    ``encoder`` turns a frame into a :class:`Batch` exactly as training did and ``prompt_format``
-    renders one instruction as the model's prompt; both default to olkit's plain template
-    (:data:`olkit.attribution.lm.PROMPT_TEMPLATE`); adapters from :mod:`olkit.train` use its chat
-    template (see :func:`olkit.attribution.adapters.load_context`).
+    Rows are encoded exactly as training encoded them: :func:`olkit.train.data.build_examples`
+    (the tokenizer's chat template, loss on the response only), truncated at ``max_length``.
     """
 
     model: Any
     tokenizer: Any
     checkpoints: list[Checkpoint] = field(default_factory=list)
     max_length: int = 64
-    encoder: Callable[[pl.DataFrame], Batch] | None = None
-    prompt_format: Callable[[str], str] | None = None
 
     def batch(self, frame: pl.DataFrame) -> Batch:
-        if self.encoder is not None:
-            return self.encoder(frame)
-        return encode_frame(self.tokenizer, frame, max_length=self.max_length)
+        """One row of the :class:`~olkit.train.data.Batch` per row of ``frame``, in order."""
+        ex = build_examples(frame, self.tokenizer, max_length=self.max_length)
+        if len(ex) != frame.height:
+            raise InputError(f"{frame.height - len(ex)} rows do not fit max_length {self.max_length} "
+                             "(their prompt alone is too long)", field="instruction")
+        return ex.batch()
 
-    def prompt(self, instruction: str) -> str:
-        if self.prompt_format is not None:
-            return self.prompt_format(instruction)
-        return PROMPT_TEMPLATE.format(instruction=instruction)
+    def generate(self, instruction: str, *, max_new_tokens: int = 48) -> str:
+        """Greedy answer of the model to one instruction (:func:`olkit.train.adapters.generate_text`)."""
+        from olkit.train.adapters import generate_text
+
+        return generate_text(self.model, self.tokenizer, instruction, max_new_tokens=max_new_tokens)
 
 
 def check_frame(frame: pl.DataFrame, columns: tuple[str, ...], what: str, source: str | None = None) -> None:

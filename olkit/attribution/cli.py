@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("attribute", help="score training submissions by their influence on eval items",
                               description="Attribute an adapter's eval behaviour to its training submissions. "
                                           "Writes one row per (training item, eval item) to a Parquet file.")
-    p.add_argument("--adapter", required=True, help="adapter folder (olkit train or save_adapter output)")
+    p.add_argument("--adapter", required=True, help="adapter folder (written by olkit train)")
     p.add_argument("--method", required=True, choices=METHOD_NAMES, help="attribution method")
     p.add_argument("--eval", required=True, dest="eval_file",
                    help="eval items (.jsonl/.parquet/.csv with instruction, response; optional eval_id, output)")

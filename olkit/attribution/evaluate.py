@@ -43,91 +43,105 @@ from scipy.stats import rankdata, spearmanr
 from tqdm.auto import tqdm
 
 from olkit.attribution.base import Attribution, ModelContext
-from olkit.attribution.lm import (
-    Batch,
-    TinyLM,
-    encode_frame,
-    lora_state,
-    per_example_loss,
-    train_lora,
-)
 from olkit.attribution.methods import Method, make_method
 from olkit.attribution.task import AttributionTask, make_task
+from olkit.train.data import Batch, Examples, build_examples
+from olkit.train.models import LoadedBase, frame_texts, word_base
+from olkit.train.qlora import (
+    TrainConfig,
+    TrainResult,
+    attach_lora,
+    load_lora_state,
+    lora_state,
+    per_example_loss,
+    train,
+)
 
 DEFAULT_METHODS = ("gradsim", "tracin", "tracin_adam", "datainf", "trak", "knn_shapley")
 
+#: How the ground-truth runs train (``olkit.train.TrainConfig`` fields): full precision, a constant
+#: learning rate, no clipping, every example's mean loss weighing the same (what per-example
+#: gradients attribute), checkpoints with Adam's state kept in memory.  :class:`Setup` trains
+#: full batch (every kept row at every step), so the same rows always give the same trajectory.
+ATTRIBUTION_TRAIN = dict(steps=30, learning_rate=3e-3, lr_scheduler="constant", max_grad_norm=None,
+                         checkpoint_every=5, lora_r=8, lora_alpha=16.0, max_length=48, quantization=None,
+                         compute_dtype="float32", device="cpu", loss_weighting="examples",
+                         keep_checkpoints=True, gradient_checkpointing=False)
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of the (re)training runs; the same for the full run and every subset."""
 
-    steps: int = 30
-    lr: float = 3e-3
-    batch_size: int | None = None
-    checkpoint_every: int = 5
-    rank: int = 8
-    hidden: int = 64
-    layers: int = 2
-    embed_std: float = 0.5
-    max_length: int = 48
-    optimizer: str = "adamw"
+def train_config(**overrides) -> TrainConfig:
+    """The :class:`~olkit.train.TrainConfig` of the ground-truth runs (:data:`ATTRIBUTION_TRAIN`)
+    with ``overrides``."""
+    return TrainConfig(**{**ATTRIBUTION_TRAIN, **overrides})
 
 
 @dataclass
 class Setup:
-    """A task, a tiny model with a fixed LoRA initialisation, and the encoded data."""
+    """A task, the ``tiny-word`` base with a fixed LoRA initialisation, and the encoded data."""
 
     task: AttributionTask
     config: TrainConfig
-    lm: TinyLM
+    base: LoadedBase
     model: object
     init_state: dict[str, torch.Tensor]
-    train_batch: Batch
+    train_examples: Examples
     eval_batch: Batch
     seed: int = 0
+    last_train: TrainResult | None = None
 
     @classmethod
-    def from_task(cls, task: AttributionTask, config: TrainConfig | None = None, *, seed: int = 0) -> Setup:
-        config = config or TrainConfig()
-        lm = TinyLM.fit_tokenizer(task.train, task.eval, hidden=config.hidden, layers=config.layers,
-                                  rank=config.rank, embed_std=config.embed_std, seed=seed)
-        model = lm.lora_model()
-        return cls(task=task, config=config, lm=lm, model=model, init_state=lora_state(model),
-                   train_batch=encode_frame(lm.tokenizer, task.train, max_length=config.max_length),
-                   eval_batch=encode_frame(lm.tokenizer, task.eval, max_length=config.max_length),
+    def from_task(cls, task: AttributionTask, config: TrainConfig | None = None, *, seed: int = 0,
+                  hidden: int = 64, layers: int = 2, embed_std: float = 0.5) -> Setup:
+        """The base (:func:`olkit.train.models.word_base` fitted on the task's text, drawn from
+        ``seed``) and the LoRA init (``seed``); ``config`` defaults to :func:`train_config`, and
+        its seed is replaced by ``seed``."""
+        config = (config or train_config()).model_copy(update={"seed": seed})
+        base = word_base(frame_texts(task.train, task.eval), hidden=hidden, layers=layers, embed_std=embed_std,
+                         seed=seed)
+        model = attach_lora(base, config)
+        return cls(task=task, config=config, base=base, model=model, init_state=lora_state(model),
+                   train_examples=build_examples(task.train, base.tokenizer, max_length=config.max_length),
+                   eval_batch=build_examples(task.eval, base.tokenizer, max_length=config.max_length).batch(),
                    seed=seed)
 
-    def retrain(self, keep: np.ndarray | None = None, *, checkpoints: bool = False):
-        """Train from the fixed init on the rows where ``keep`` is true; returns the train result."""
-        batch = self.train_batch if keep is None else self.train_batch.index(np.flatnonzero(keep))
-        c = self.config
-        return train_lora(self.model, batch, steps=c.steps, lr=c.lr, batch_size=c.batch_size,
-                          init_state=self.init_state, seed=self.seed, optimizer=c.optimizer,
-                          checkpoint_every=c.checkpoint_every if checkpoints else None)
+    @property
+    def tokenizer(self):
+        return self.base.tokenizer
+
+    def retrain(self, keep: np.ndarray | None = None, *, checkpoints: bool = False,
+                out_dir: str | Path | None = None) -> TrainResult:
+        """Train full batch from the fixed init on the rows where ``keep`` is true."""
+        ex = self.train_examples if keep is None else self.train_examples.subset(np.flatnonzero(keep))
+        update = {"batch_size": len(ex), "grad_accum": 1}
+        if not checkpoints:
+            update.update(checkpoint_every=0, keep_checkpoints=False)
+        return train(self.base, ex, self.config.model_copy(update=update), out_dir, model=self.model,
+                     init_state=self.init_state, progress=False, overwrite=True)
 
     def eval_losses(self) -> np.ndarray:
         return per_example_loss(self.model, self.eval_batch)
 
-    def train_full(self) -> ModelContext:
-        """Train on everything (with checkpoints) and return the context methods attribute."""
-        result = self.retrain(None, checkpoints=True)
-        self.last_train = result
-        return ModelContext(model=self.model, tokenizer=self.lm.tokenizer, checkpoints=result.checkpoints,
+    def context(self, result: TrainResult) -> ModelContext:
+        return ModelContext(model=self.model, tokenizer=self.tokenizer, checkpoints=result.checkpoints,
                             max_length=self.config.max_length)
 
+    def train_full(self) -> ModelContext:
+        """Train on everything (with checkpoints) and return the context methods attribute."""
+        self.last_train = self.retrain(None, checkpoints=True)
+        return self.context(self.last_train)
+
     def save_adapter(self, out_dir: str | Path) -> Path:
-        """Train on everything and write a self-contained adapter folder (base, data, checkpoints)."""
-        from dataclasses import asdict
+        """Train on everything and write a self-contained adapter folder: the ``olkit.train`` layout
+        (checkpoints with Adam's state) plus the base in ``base/`` and the training rows in
+        ``olkit_train.parquet``."""
+        from olkit.attribution.adapters import TRAIN_FILE
+        from olkit.kit import atomic_file
 
-        from olkit.attribution.lm import save_adapter
-
-        ctx = self.train_full()
-        manifest = {"base": {"name": "olkit-attribution-tiny", "family": "llama", "quantization": None},
-                    "seed": self.seed, "config": asdict(self.config),
-                    "metrics": {"loss_first": self.last_train.losses[0], "loss_last": self.last_train.losses[-1]}}
-        return save_adapter(self.model, out_dir, tokenizer=self.lm.tokenizer,
-                            base_model=self.lm.base_model(), manifest=manifest,
-                            checkpoints=ctx.checkpoints, train=self.task.train)
+        self.last_train = self.retrain(None, checkpoints=True, out_dir=out_dir)
+        folder = Path(self.last_train.adapter_dir)
+        with atomic_file(folder / TRAIN_FILE) as tmp:
+            self.task.train.write_parquet(tmp)
+        return folder
 
 
 @dataclass
@@ -147,13 +161,11 @@ def ground_truth(setup: Setup, *, n_subsets: int = 40, fraction: float = 0.5, lo
                  seed: int = 0, progress: bool = False) -> GroundTruth:
     """Retrain on random subsets (and leave-one-contributor-out sets); record eval losses."""
     rng = np.random.default_rng(seed)
-    n = setup.train_batch.input_ids.shape[0]
+    n = len(setup.train_examples)
     size = max(1, int(round(fraction * n)))
     subsets = np.zeros((n_subsets, n), dtype=bool)
     for s in range(n_subsets):
         subsets[s, rng.choice(n, size=size, replace=False)] = True
-    from olkit.attribution.lm import load_lora_state
-
     load_lora_state(setup.model, setup.init_state)
     init_losses = setup.eval_losses()
     t0 = time.perf_counter()
@@ -183,7 +195,7 @@ def loo_attribution(setup: Setup, *, progress: bool = False) -> Attribution:
     t0 = time.perf_counter()
     setup.retrain(None)
     full = setup.eval_losses()
-    n = setup.train_batch.input_ids.shape[0]
+    n = len(setup.train_examples)
     scores = np.zeros((n, full.shape[0]))
     for i in tqdm(range(n), desc="leave one out", disable=not progress):
         keep = np.ones(n, dtype=bool)

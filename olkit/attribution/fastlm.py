@@ -44,7 +44,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from olkit.attribution.lm import Checkpoint, encode_frame, frame_texts, word_tokenizer
+from olkit.train.data import build_examples
+from olkit.train.models import frame_texts, word_tokenizer
+from olkit.train.qlora import Checkpoint
 
 #: LoRA parameter names of :class:`TaskLMModule`, in order (stacked tensors use the same keys)
 PARAMS = ("proj.lora_A.weight", "proj.lora_B.weight", "out.lora_A.weight", "out.lora_B.weight")
@@ -104,7 +106,7 @@ class TaskLM:
 
     def features(self, frame: pl.DataFrame) -> Features:
         """Features and next-token targets of every response position of ``frame``'s rows."""
-        b = encode_frame(self.tokenizer, frame, max_length=self.max_length)
+        b = build_examples(frame, self.tokenizer, max_length=self.max_length).batch()
         x = self.inputs(b.input_ids)[:, :-1]
         lab = b.labels[:, 1:]
         keep = lab != -100
@@ -208,7 +210,9 @@ class TaskLMModule(torch.nn.Module):
 
     def generate(self, input_ids: torch.Tensor, attention_mask=None, max_new_tokens: int = 16,
                  eos_token_id: int | None = None, **_) -> torch.Tensor:
-        """Greedy decoding (for :func:`olkit.attribution.lm.generate_answer`)."""
+        """Greedy decoding (for :func:`olkit.train.adapters.generate_text`); stops at the tokenizer's eos."""
+        if eos_token_id is None:
+            eos_token_id = self.lm.tokenizer.eos_token_id
         ids = input_ids
         for _ in range(max_new_tokens):
             nxt = self.forward(ids).logits[:, -1].argmax(-1, keepdim=True)
@@ -266,7 +270,7 @@ def train_many(lm: TaskLM, data: Features, weights: torch.Tensor, *, seeds: Sequ
 
     Each copy's loss is the mean row loss over its step batch, and Adam is elementwise, so the
     stacked run is exactly ``M`` independent runs.  ``checkpoint_every`` records
-    :class:`~olkit.attribution.lm.Checkpoint` objects (LoRA state before each saved step, learning
+    :class:`~olkit.train.qlora.Checkpoint` objects (LoRA state before each saved step, learning
     rate and Adam's preconditioner) of copy 0, in :class:`TaskLMModule` parameter names.
     """
     t0 = time.perf_counter()

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from olkit.attribution.lm import Batch, load_lora_state, token_losses
+from olkit.train.data import Batch
+from olkit.train.qlora import load_lora_state, token_losses
 
 
 @dataclass

@@ -25,7 +25,7 @@ import torch
 
 from olkit.attribution.base import Method, ModelContext  # Method: the base class, re-exported
 from olkit.attribution.grads import GradBlocks, Projector, per_example_grads, precondition
-from olkit.attribution.lm import lora_state
+from olkit.train.qlora import Checkpoint, load_lora_state, lora_state
 
 
 def _grads(ctx: ModelContext, frame: pl.DataFrame, chunk: int, state=None) -> GradBlocks:
@@ -76,8 +76,6 @@ class TracIn(Method):
         cks = list(ctx.checkpoints)
         final = lora_state(ctx.model)
         if not cks:
-            from olkit.attribution.lm import Checkpoint
-
             cks = [Checkpoint(0, 1.0, final)]
         if self.adam:
             if not any(ck.precond is not None for ck in cks):
@@ -103,8 +101,6 @@ class TracIn(Method):
                 ge = _grads(ctx, eval, self.chunk, state=ck.state).flat().double()
                 total += ck.lr * (gt @ ge.T).numpy()
         finally:
-            from olkit.attribution.lm import load_lora_state
-
             load_lora_state(ctx.model, final)
         return total, {"steps": [ck.step for ck in cks]}
 
@@ -164,8 +160,6 @@ class TRAK(Method):
         self.k, self.damping, self.max_checkpoints, self.seed, self.chunk = k, damping, max_checkpoints, seed, chunk
 
     def _scores(self, ctx, train, eval):
-        from olkit.attribution.lm import load_lora_state
-
         final = lora_state(ctx.model)
         states = [final]
         if self.max_checkpoints > 1 and ctx.checkpoints:

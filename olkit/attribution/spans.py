@@ -187,9 +187,7 @@ class SpanMatch(Method):
         if "output" in eval.columns:
             return eval["output"].fill_null("").to_list()
         if self.generate and ctx is not None:
-            from olkit.attribution.lm import generate_answer
-
-            return [generate_answer(ctx, q, max_new_tokens=self.max_new_tokens) for q in eval["instruction"]]
+            return [ctx.generate(q, max_new_tokens=self.max_new_tokens) for q in eval["instruction"]]
         return eval["response"].fill_null("").to_list()
 
 

@@ -30,6 +30,7 @@ _EXPORTS = {
     "load_adapter": "olkit.train.adapters", "merge_and_export": "olkit.train.adapters",
     "register_adapter": "olkit.train.adapters", "list_adapters": "olkit.train.adapters",
     "generate": "olkit.train.adapters", "PromptTooLong": "olkit.train.adapters",
+    "word_base": "olkit.train.models", "Batch": "olkit.train.data", "Checkpoint": "olkit.train.qlora",
 }
 __all__ = sorted(_EXPORTS)
 

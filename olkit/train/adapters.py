@@ -82,7 +82,7 @@ def generate_text(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: in
     text = render_prompt(tokenizer, prompt, system_prompt) if chat else prompt
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
     n = int(ids["input_ids"].shape[1])
-    ctx = context_length or int(getattr(model.config, "max_position_embeddings", 2048))
+    ctx = context_length or int(getattr(getattr(model, "config", None), "max_position_embeddings", 2048))
     if n + max_new_tokens > ctx:
         raise PromptTooLong(f"prompt is {n} tokens; with max_new_tokens={max_new_tokens} it exceeds "
                             f"the model's context of {ctx} tokens", field="prompt")

@@ -241,6 +241,24 @@ def split_and_select(
 # 3. examples
 # --------------------------------------------------------------------------------------------
 @dataclass
+class Batch:
+    """Right-padded token ids, attention mask and labels (``-100`` outside the response) of some
+    examples, as tensors (:meth:`Examples.batch`); what per-example losses and gradients read."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def index(self, idx: torch.Tensor | np.ndarray | slice) -> Batch:
+        if isinstance(idx, np.ndarray):
+            idx = torch.as_tensor(idx)
+        return Batch(self.input_ids[idx], self.attention_mask[idx], self.labels[idx])
+
+
+@dataclass
 class Examples:
     """Tokenised SFT examples; ``prompt_lengths[i]`` leading tokens of example i carry no loss."""
 
@@ -279,6 +297,10 @@ class Examples:
         labels = np.where(attn & (pos >= self.prompt_lengths[idx][:, None]), ids, -100)
         return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attn.astype(np.int64)),
                 "labels": torch.from_numpy(labels)}
+
+    def batch(self, indices: Any = None) -> Batch:
+        """:meth:`collate` of ``indices`` (default: every example, in order) as a :class:`Batch`."""
+        return Batch(**self.collate(range(len(self)) if indices is None else indices))
 
 
 def render_prompt(tokenizer: Any, instruction: str, system_prompt: str | None = None) -> str:

@@ -14,6 +14,13 @@ Names
     tokenizer and chat template.  They exist to prove every family trains end to end on a CPU.
     ``tiny-deepseek`` is DeepSeek-V3 (multi-head latent attention: ``q_a_proj``, ``q_b_proj``,
     ``kv_a_proj_with_mqa``, ``kv_b_proj``; a dense first layer, then routed + shared experts).
+``tiny-word``
+    A tiny random Llama with a *word-level* tokenizer fitted on the data it will see
+    (:func:`word_base`; ``load_base("tiny-word", quantization=None, vocab=texts)``).  Its vocabulary
+    is a few hundred words, so a LoRA run on it takes well under a second: it is the model
+    attribution retrains dozens of times for its ground truth.  Its tokenizer's chat template is
+    :data:`WORD_CHAT_TEMPLATE` (``Question: ...\nAnswer: ...``), so prompts go through the same
+    :func:`olkit.train.data.render_prompt` as every other base.
 anything else
     A local folder with a ``config.json`` or a Hugging Face hub id (``org/name``), loaded with the
     real ``from_pretrained`` code.  Without a network a hub id fails with a clear
@@ -89,7 +96,7 @@ class ModelSpec:
 
     name: str
     family: str
-    kind: Literal["embedded", "tiny", "hub", "path"]
+    kind: Literal["embedded", "tiny", "word", "hub", "path"]
     description: str
     source: str = ""  # hub id or local path for hub/path kinds
     config_factory: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
@@ -157,6 +164,9 @@ REGISTRY: dict[str, ModelSpec] = {
     "tiny-deepseek": ModelSpec("tiny-deepseek", "deepseek", "tiny",
                                "tiny random DeepSeek-V3 (MLA attention, 1 dense + 1 MoE layer)",
                                config_factory=_tiny_deepseek),
+    "tiny-word": ModelSpec("tiny-word", "llama", "word",
+                           "tiny random Llama with a word-level tokenizer fitted on the data "
+                           "(attribution's retraining model; needs vocab=)"),
 }
 TINY_MODELS = tuple(n for n, s in REGISTRY.items() if s.kind == "tiny")
 
@@ -202,6 +212,9 @@ def model_dir(spec: ModelSpec) -> Path:
         return smollm2_path()
     if spec.kind == "path":
         return Path(spec.source)
+    if spec.kind == "word":
+        raise ModelNotFound(f"{spec.name}: its tokenizer is fitted on data; build it with word_base(texts) "
+                            "or load_base('tiny-word', quantization=None, vocab=texts)")
     if spec.kind == "tiny":
         assert spec.config_factory is not None
         config = spec.config_factory()
@@ -226,6 +239,87 @@ def _build_tiny(config: Any, target: Path) -> Path:
         model = AutoModelForCausalLM.from_config(config)
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_path()))
     return save_model_atomically(model, tokenizer, target)
+
+
+#: Chat template of the word-level tokenizer: ``Question: {instruction}\nAnswer: {response}<eos>``
+#: (a system message, if any, is a first line of its own).
+WORD_CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n"
+    "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\nAnswer:"
+    "{% elif m['role'] == 'assistant' %} {{ m['content'] }}<eos>{% endif %}{% endfor %}"
+)
+
+
+def frame_texts(*frames: Any) -> list[str]:
+    """Every instruction and response of polars ``frames`` (what a word tokenizer is fitted on)."""
+    texts: list[str] = []
+    for f in frames:
+        for col in ("instruction", "response"):
+            if col in f.columns:
+                texts += f[col].fill_null("").to_list()
+    return texts
+
+
+def word_tokenizer(texts: Any) -> Any:
+    """A word-level :class:`~transformers.PreTrainedTokenizerFast` fitted on ``texts`` (whitespace and
+    punctuation split; ``<pad>``, ``<unk>``, ``<eos>``) with :data:`WORD_CHAT_TEMPLATE`."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<eos>"]
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                 pre_tokenizers.Punctuation()])
+    trainer = trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1)
+    tok.train_from_iterator([*texts, "Question: \nAnswer: Question Answer"], trainer=trainer)  # the template words
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>")
+    out.chat_template = WORD_CHAT_TEMPLATE
+    return out
+
+
+def word_base(texts: Any, *, hidden: int = 64, layers: int = 2, heads: int = 4, embed_std: float = 1.0,
+              seed: int = 0) -> LoadedBase:
+    """The ``tiny-word`` base: a seeded random Llama over a word tokenizer fitted on ``texts``.
+
+    Tied embeddings are drawn at scale ``embed_std / sqrt(hidden)`` (initial logits of order one,
+    so the loss starts near ``log(vocab)`` and a few LoRA steps move it).  The model is saved once
+    per (vocabulary, shape, seed) under the olkit cache, like the other tiny models, so an adapter
+    trained on it can be reloaded (``train`` copies it into the adapter's ``base/``).
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from olkit.embedded import cache_dir, save_model_atomically
+
+    tokenizer = word_tokenizer(texts)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=256,
+        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id)
+    config.use_cache = False
+    config._attn_implementation = "eager"  # at this size faster than sdpa's dispatch
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+        with torch.no_grad():
+            model.model.embed_tokens.weight.normal_(0.0, embed_std / hidden ** 0.5)
+    model.eval()
+    digest = hashlib.sha256(json.dumps([TINY_VERSION, seed, embed_std, config.to_dict(),
+                                        sorted(tokenizer.get_vocab().items())], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:12]
+    target = cache_dir() / "models" / f"tiny-word-{digest}"
+    if not (target / "model.safetensors").exists():
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a one-shard write of a tiny model needs no bar
+        try:
+            save_model_atomically(model, tokenizer, target)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+    return LoadedBase(name="tiny-word", spec=REGISTRY["tiny-word"], model=model, tokenizer=tokenizer,
+                      quantization=None, device=torch.device("cpu"), source_dir=str(target))
 
 
 @dataclass
@@ -399,6 +493,7 @@ def load_base(
     *,
     compute_dtype: torch.dtype | str = "auto",
     double_quant: bool = True,
+    vocab: Any = None,
 ) -> LoadedBase:
     """Load a base model for fine-tuning or inference.
 
@@ -411,11 +506,20 @@ def load_base(
     Raises :class:`ModelNotFound` for an unknown name or an unreachable hub id and
     :class:`DeviceError` for CUDA without a GPU.
 
+    ``vocab`` (texts) is what the ``tiny-word`` base fits its tokenizer on (:func:`word_base` with
+    its defaults; that base is full precision on the CPU only).
+
     >>> base = load_base("tiny-qwen2", quantization=None)  # doctest: +SKIP
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     spec = resolve(name_or_path)
+    if spec.kind == "word":
+        if vocab is None:
+            raise OlkitError("tiny-word fits its tokenizer on the data: pass vocab= (the texts)")
+        if quantization is not None:
+            raise OlkitError("tiny-word is a full-precision model: pass quantization=None")
+        return word_base(vocab)
     dev = resolve_device(device)
     if quantization not in ("nf4", "fp4", None):
         raise OlkitError(f"quantization must be 'nf4', 'fp4' or None, not {quantization!r}")

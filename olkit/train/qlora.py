@@ -79,11 +79,29 @@ class TrainConfig(Section):
     #: None: on for a 4-bit base (the QLoRA recipe trades ~25% compute for most activation
     #: memory), off for a full-precision base (plain LoRA).
     gradient_checkpointing: bool | None = None
+    #: "tokens": every response token weighs the same (long answers count more); "examples": the
+    #: mean of each example's mean response-token loss (what per-example attribution gradients take)
+    loss_weighting: Literal["tokens", "examples"] = "tokens"
+    #: also keep every checkpoint in memory (:attr:`TrainResult.checkpoints`: LoRA state, learning
+    #: rate, Adam preconditioner), with or without an output folder (attribution reads them)
+    keep_checkpoints: bool = False
+
+
+@dataclass
+class Checkpoint:
+    """LoRA tensors after ``step`` optimizer steps, the learning rate of that step, and (Adam only)
+    the per-parameter preconditioner ``1 / (sqrt(v_hat) + eps)`` at that point, so influence can
+    follow the direction Adam actually moves (LESS, Xia et al. 2024)."""
+
+    step: int
+    lr: float
+    state: dict[str, torch.Tensor]
+    precond: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` produced."""
+    """What :func:`train` produced.  ``checkpoints`` is filled when ``config.keep_checkpoints``."""
 
     adapter_dir: Path | None
     history: pl.DataFrame
@@ -91,6 +109,20 @@ class TrainResult:
     model: Any  # the peft model (base with LoRA layers injected)
     stopped: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+
+def lora_state(model: Any) -> dict[str, torch.Tensor]:
+    """Detached copies of the trainable (LoRA) parameters, by name."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_lora_state(model: Any, state: dict[str, torch.Tensor]) -> None:
+    """Copy LoRA tensors into a model in place (names as in :func:`lora_state`)."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
 
 
 def peak_rss_mb() -> float:
@@ -154,19 +186,27 @@ def attach_lora(base: LoadedBase, config: TrainConfig, adapter_name: str = "defa
     return model
 
 
-#: Response tokens per slice of the chunked vocabulary projection (see :func:`response_loss`).
-LOSS_CHUNK_TOKENS = 128
+#: Logits per slice of the chunked vocabulary projection (see :func:`response_loss`): 128 response
+#: tokens of a 49k vocabulary; a small vocabulary gets longer slices (one, for a word-level base).
+LOSS_CHUNK_LOGITS = 128 * 49_152
 
 
-def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(head(hidden).float(), labels, reduction="sum")
+def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+    if weights is None:
+        return torch.nn.functional.cross_entropy(head(hidden).float(), labels, reduction="sum")
+    return (torch.nn.functional.cross_entropy(head(hidden).float(), labels, reduction="none") * weights).sum()
 
 
 def response_loss(model: Any, batch: dict[str, torch.Tensor],
-                  chunk_tokens: int = LOSS_CHUNK_TOKENS) -> tuple[torch.Tensor, int]:
+                  chunk_tokens: int | None = None,
+                  row_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy on response tokens, and how many there are.
 
-    The lm_head runs only on response positions, ``chunk_tokens`` rows at a time; under autograd
+    ``row_weights`` (one per row) weighs every token of a row (``loss_weighting="examples"``).
+
+    The lm_head runs only on response positions, ``chunk_tokens`` rows at a time (default: as many
+    as :data:`LOSS_CHUNK_LOGITS` logits allow, 128 for SmolLM2's vocabulary); under autograd
     each slice is checkpointed, so backward recomputes its logits instead of keeping them.  With a
     49k vocabulary the full logits of a batch (and their softmax and gradient) would otherwise be
     the largest tensors of a step, and their changing sizes fragment the CPU heap.
@@ -175,23 +215,57 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor],
     labels = batch["labels"][:, 1:]
     keep = labels != -100
     n = int(keep.sum())
+    weights = None
+    if row_weights is not None:
+        weights = row_weights.to(labels.device, torch.float32)[:, None].expand(labels.shape)[keep]
     backbone = getattr(inner, inner.base_model_prefix, None)
     head = inner.get_output_embeddings()
     if backbone is None or head is None or getattr(inner.config, "final_logit_softcapping", None):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
-        return loss, n
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="none")
+        return (nll.sum() if weights is None else (nll * weights).sum()), n
     hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     sel, target = hidden[:, :-1][keep], labels[keep]
+    if chunk_tokens is None:
+        chunk_tokens = max(1, LOSS_CHUNK_LOGITS // max(1, int(getattr(head, "out_features", 0) or 1)))
+
+    def w(i: int) -> torch.Tensor | None:
+        return None if weights is None else weights[i:i + chunk_tokens]
+
     if not torch.is_grad_enabled() or not sel.requires_grad:
-        parts = [_chunk_loss(head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens])
+        parts = [_chunk_loss(head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens], w(i))
                  for i in range(0, n, chunk_tokens)]
     else:
         from torch.utils.checkpoint import checkpoint
 
-        parts = [checkpoint(_chunk_loss, head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens],
+        parts = [checkpoint(_chunk_loss, head, sel[i:i + chunk_tokens], target[i:i + chunk_tokens], w(i),
                             use_reentrant=False) for i in range(0, n, chunk_tokens)]
     return (torch.stack(parts).sum() if parts else sel.sum() * 0.0), n
+
+
+def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross entropy over labelled positions, per row (works unbatched too): the
+    per-example loss of ``loss_weighting="examples"`` from full logits."""
+    shift_logits = logits[..., :-1, :]
+    shift_labels = labels[..., 1:]
+    valid = shift_labels != -100
+    safe = shift_labels.clamp(min=0)
+    logp = torch.log_softmax(shift_logits.float(), dim=-1)
+    nll = -torch.gather(logp, -1, safe.unsqueeze(-1)).squeeze(-1)
+    nll = nll * valid
+    return nll.sum(-1) / valid.sum(-1).clamp(min=1)
+
+
+@torch.no_grad()
+def per_example_loss(model: Any, batch: Any, *, chunk: int = 64) -> np.ndarray:
+    """One mean response-token loss per row of a :class:`~olkit.train.data.Batch` (float64 numpy)."""
+    out = []
+    model.eval()
+    for s in range(0, len(batch), chunk):
+        b = batch.index(slice(s, s + chunk))
+        logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits
+        out.append(token_losses(logits, b.labels).double())
+    return torch.cat(out).numpy() if out else np.zeros(0)
 
 
 def _make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -259,6 +333,8 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     init_adapter: str | Path | None = None,
+    model: Any = None,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Fine-tune LoRA adapters on ``examples``; save them to ``out_dir`` (if given) with a manifest.
 
@@ -269,6 +345,10 @@ def train(
     The manifest lists exactly the ``submission_ids`` of the examples the run saw.
     ``init_adapter`` (an adapter folder of the same base and LoRA shape) warm-starts the LoRA
     weights from it instead of the seeded fresh init (continual training, one adapter per round).
+    ``model`` (the peft model of an earlier ``train``/:func:`attach_lora` on this base) trains those
+    LoRA layers again instead of attaching new ones, and ``init_state`` (a :func:`lora_state`)
+    resets them first: many subsets retrained from one initialisation, as attribution's ground
+    truth does.  A ``tiny-word`` base is copied into the adapter folder's ``base/``.
     """
     from tqdm.auto import tqdm
 
@@ -291,7 +371,10 @@ def train(
         if eval_examples is not None:
             metrics["eval_loss_before"] = heldout_loss(base.model, eval_examples, progress=progress,
                                                        desc="held-out loss before")["loss"]
-        model = attach_lora(base, config)
+        if model is None:
+            model = attach_lora(base, config)
+        if init_state is not None:
+            load_lora_state(model, init_state)
         if init_adapter is not None:
             from peft.utils import set_peft_model_state_dict
             from safetensors.torch import load_file
@@ -304,6 +387,8 @@ def train(
         lengths = examples.lengths
         rows: list[dict[str, Any]] = []
         checkpoints: list[dict[str, Any]] = []
+        kept: list[Checkpoint] = []
+        by_example = config.loss_weighting == "examples"
         seen: set[int] = set()
         stopped = False
         t_start = time.perf_counter()
@@ -315,12 +400,19 @@ def train(
                 group["lr"] = lr
             batches = [examples.collate(mb) for mb in plan[step]]
             n_resp = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+            n_rows = sum(int(b["labels"].shape[0]) for b in batches)
             total = 0.0
             for b in batches:
                 b = {k: v.to(base.device) for k, v in b.items()}
-                loss_sum, _ = response_loss(model, b)
-                (loss_sum / max(n_resp, 1)).backward()
-                total += float(loss_sum.detach())
+                if by_example:  # each row's mean token loss, averaged over the step's rows
+                    per_row = (b["labels"][:, 1:] != -100).sum(1).clamp(min=1)
+                    loss_sum, _ = response_loss(model, b, row_weights=1.0 / (per_row * n_rows))
+                    loss_sum.backward()
+                    total += float(loss_sum.detach())
+                else:
+                    loss_sum, _ = response_loss(model, b)
+                    (loss_sum / max(n_resp, 1)).backward()
+                    total += float(loss_sum.detach()) / max(n_resp, 1)
             grad_norm = (float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
                          if config.max_grad_norm else float("nan"))
             optimizer.step()
@@ -328,7 +420,7 @@ def train(
             seen.update(int(i) for i in plan[step].ravel())
             dt = time.perf_counter() - t0
             n_tok = int(lengths[plan[step].ravel()].sum())
-            row = {"step": step + 1, "loss": total / max(n_resp, 1), "learning_rate": lr,
+            row = {"step": step + 1, "loss": total, "learning_rate": lr,
                    "grad_norm": grad_norm, "tokens": n_tok, "response_tokens": n_resp,
                    "step_time_s": dt, "tokens_per_s": n_tok / dt if dt > 0 else float("nan"),
                    "peak_rss_mb": peak_rss_mb(), "elapsed_s": time.perf_counter() - t_start}
@@ -336,9 +428,9 @@ def train(
                 row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(base.device) / 2**20
             rows.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
-            if work is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 \
-                    and step + 1 < config.steps:
-                checkpoints.append(_save_checkpoint(model, work, step + 1, lr, row["loss"], out, optimizer))
+            if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+                _checkpoint(model, optimizer, step + 1, lr, row["loss"], work, checkpoints,
+                            kept if config.keep_checkpoints else None)
             for cb in callbacks:
                 cb(row)
             if stop_event is not None and stop_event.is_set():
@@ -347,9 +439,8 @@ def train(
         bar.close()
         model.eval()
         history = pl.DataFrame(rows)
-        if work is not None:
-            checkpoints.append(_save_checkpoint(model, work, len(rows), rows[-1]["learning_rate"],
-                                                rows[-1]["loss"], out, optimizer))
+        _checkpoint(model, optimizer, len(rows), rows[-1]["learning_rate"], rows[-1]["loss"], work, checkpoints,
+                    kept if config.keep_checkpoints else None)
         if eval_examples is not None:
             metrics["eval_loss_after"] = heldout_loss(model, eval_examples, progress=progress,
                                                       desc="held-out loss after")["loss"]
@@ -384,8 +475,13 @@ def train(
             **(manifest_extra or {}),
         }
         result = TrainResult(adapter_dir=None, history=history, manifest=manifest, model=model,
-                             stopped=stopped, metrics=metrics)
+                             stopped=stopped, metrics=metrics, checkpoints=kept)
         if staging is not None and work is not None:
+            if base.spec.kind == "word":  # built from data, not from a name: the folder carries it
+                import shutil
+
+                shutil.copytree(base.source_dir, work / WORD_BASE_DIR)
+                manifest["base"]["source"] = WORD_BASE_DIR
             model.save_pretrained(work)
             history.write_parquet(work / HISTORY)
             write_manifest(work, manifest)
@@ -402,12 +498,28 @@ def train(
 ADAM_PRECOND_FILE = "olkit_adam_precond.safetensors"
 
 
-def _save_checkpoint(model: Any, work: Path, step: int, lr: float, loss: float, out: Path | None,
-                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+#: Where an adapter of a ``tiny-word`` base keeps a copy of that base (model + tokenizer).
+WORD_BASE_DIR = "base"
+
+
+def _checkpoint(model: Any, optimizer: torch.optim.Optimizer, step: int, lr: float, loss: float,
+                work: Path | None, saved: list[dict[str, Any]], kept: list[Checkpoint] | None) -> None:
+    """Save the checkpoint after ``step`` into ``work`` (if any; its info goes to ``saved``) and keep
+    it in memory (if ``kept`` is a list)."""
+    if work is None and kept is None:
+        return
+    precond = _adam_preconditioner(model, optimizer)
+    if work is not None:
+        saved.append(_save_checkpoint(model, work, step, lr, loss, precond))
+    if kept is not None:
+        kept.append(Checkpoint(step, lr, lora_state(model), precond))
+
+
+def _save_checkpoint(model: Any, work: Path, step: int, lr: float, loss: float,
+                     precond: dict[str, torch.Tensor] | None) -> dict[str, Any]:
     rel = Path("checkpoints") / f"step-{step}"
     model.save_pretrained(work / rel)
     info = {"step": step, "learning_rate": lr, "loss": loss, "path": str(rel)}
-    precond = _adam_preconditioner(model, optimizer)
     if precond is not None:
         from safetensors.torch import save_file
 

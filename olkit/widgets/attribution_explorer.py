@@ -31,7 +31,6 @@ import plotly.graph_objects as go
 import polars as pl
 
 from olkit.attribution.base import Attribution, ModelContext
-from olkit.attribution.lm import generate_answer
 from olkit.attribution.methods import make_method
 from olkit.rewards import allocate, payout_summary
 
@@ -98,7 +97,7 @@ class AttributionExplorer(W.VBox):
         if not prompt:
             self.answer.value = "<i>pick or type a prompt</i>"
             return
-        self.answer_text = generate_answer(self.ctx, prompt, max_new_tokens=self.max_new_tokens)
+        self.answer_text = self.ctx.generate(prompt, max_new_tokens=self.max_new_tokens)
         ev = pl.DataFrame({"eval_id": ["answer"], "instruction": [prompt], "response": [self.answer_text],
                            "output": [self.answer_text]})
         self.attributions = {m: obj.attribute(self.ctx, self.train, ev) for m, obj in self._method_objs.items()}
