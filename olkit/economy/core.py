@@ -409,7 +409,6 @@ class _Economy:
         from olkit.rewards_config import TrainingSelection
         from olkit.train import TrainConfig, build_examples, heldout_loss, split_and_select, train
         from olkit.train.data import EmptyTrainingSet
-        from olkit.train.qlora import _batch_plan
 
         s = self.settings
         adapter_id = self.run_id(t)
@@ -440,11 +439,9 @@ class _Economy:
         config = TrainConfig(steps=s["train_steps"], batch_size=s["batch_size"], max_length=s["max_length"],
                              seed=self.seed + t, checkpoint_every=max(1, -(-s["train_steps"] // 2)))
         prev = self._previous_adapter(t)
-        plan = _batch_plan(len(examples), config)
-        steps = [[examples.submission_ids[int(i)] for i in step.ravel()] for step in plan]
         run = train(base, examples, config, out_dir=out, progress=False, overwrite=True, init_adapter=prev,
                     manifest_extra={"economy": self.econ, "round": t, "policy_hash": self.policy.version_hash,
-                                    "step_submission_ids": steps, "train_rows_cap": train_steps_rows})
+                                    "train_rows_cap": train_steps_rows})
         loss = heldout_loss(run.model, eval_ex)["loss"]
         base.model = run.model.unload()
         ids = run.manifest["submission_ids"]
