@@ -32,8 +32,10 @@ Metric definitions (fixed before any result was looked at):
 * Attacks: :data:`olkit.attribution.attacks.ATTACKS` (sybil split into 3 identities, whitewashing
   a low-standing identity, exact / one-word / re-worded copies of own and of another
   contributor's items, noise padding with random training words).  :data:`~olkit.attribution.attacks.PROBES`
-  (padding under new questions, another's answers under re-worded questions) were added after the
-  defences were designed and are reported apart (``probes``), outside the acceptance line.
+  (padding under new questions, another's answers under re-worded questions, and a control where
+  the *victim* pads with new questions while the attacker does nothing -- the attacker's ratio is
+  then pure retraining noise) were added after the defences were designed and are reported apart
+  (``probes``), outside the acceptance line.
 
     .venv/bin/python benchmarks/reward_attacks_bench.py [--seeds 0 ... 9] [--quick]
 """
@@ -139,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "probes": {m: {a: {k: v[k] for k in ("ratio_mean", "upper95", "ratio_median")} for a, v in per.items()
                        if a in PROBES} for m, per in modes.items()},
         "probe_note": ("attacks beyond the issue's list, added after the defences were designed, not part of the "
-                       "acceptance line: padding under new questions, another's answers under re-worded questions"),
+                       "acceptance line: padding under new questions, another's answers under re-worded questions; "
+                       "control_bystander_noise: the victim pads with new questions, the attacker does nothing "
+                       "(the ratio's noise floor when the data changes)"),
         "issue_targets": issue_targets,
         "issue_targets_met": {m: all(v.values()) for m, v in issue_targets.items()},
         "tuning_seeds": [100, 101, 102, 103, 104],

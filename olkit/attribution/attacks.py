@@ -42,8 +42,9 @@ ATTACKS = ("sybil_split", "whitewash", "copy_own_exact", "copy_own_near", "copy_
            "copy_other_exact", "copy_other_near", "copy_other_paraphrase", "noise_padding")
 #: probes beyond the issue's list (added after the defences were designed, to show their limits):
 #: padding under *new* questions (random training words, so no earlier question matches) and
-#: another contributor's answers under re-worded questions
-PROBES = ("noise_new_questions", "copy_other_requestion")
+#: another contributor's answers under re-worded questions; and a control: the *victim* pads with
+#: new questions while the attacker does nothing (the attacker's ratio is then pure retraining noise)
+PROBES = ("noise_new_questions", "copy_other_requestion", "control_bystander_noise")
 
 
 def honest_reputation(train: pl.DataFrame, *, attacker: str, seed: int, attacker_standing: float = 0.5) -> dict[str, float]:
@@ -62,6 +63,9 @@ def apply_attack(train: pl.DataFrame, attack: str, *, attacker: str = "c000", vi
         raise ValueError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS + PROBES)}")
     rng = np.random.default_rng(40_000 + seed)
     rep = dict(reputation if reputation is not None else honest_reputation(train, attacker=attacker, seed=seed))
+    if attack == "control_bystander_noise":  # someone else changes the data; the attacker does nothing
+        frame, _, rep = apply_attack(train, "noise_new_questions", attacker=victim, seed=seed, reputation=rep)
+        return frame, {attacker}, rep
     mine = train.filter(pl.col("contributor_id") == attacker)
     ids = {attacker}
     if attack == "sybil_split":
