@@ -76,8 +76,8 @@ def test_unique_rows_pool_answers_to_one_question_and_keep_the_first():
     f = pl.DataFrame({"submission_id": ["a", "b", "c", "d"],
                       "instruction": ["How do I boil eggs?", "Tune a harp?", "how do I boil  eggs", "Boil rice?"],
                       "response": ["Ten minutes.", "To D minor.", "Word salad here entirely.", "Twelve minutes."]})
-    assert near_duplicate_clusters(f)["cluster"].to_list() == ["0", "1", "0", "2"]
-    assert near_duplicate_clusters(f, same_question=False)["cluster"].n_unique() == 4
+    assert near_duplicate_clusters(f, same_question=True)["cluster"].to_list() == ["0", "1", "0", "2"]
+    assert near_duplicate_clusters(f)["cluster"].n_unique() == 4
     assert unique_rows(f)["submission_id"].to_list() == ["a", "b", "d"]
 
 
@@ -93,7 +93,8 @@ def test_a_cluster_is_worth_its_first_item_not_a_better_scoring_later_copy():
     att = Attribution(method="fixed", scores=np.array([[1.0], [1.0], [5.0]]), train_ids=["a", "b", "c"],
                       eval_ids=["e"], contributor_ids=["x", "y", "z"])
     pay = {r["contributor_id"]: r["amount"] for r in contributor_payouts(
-        None, train, train, 100.0, SimpleNamespace(params={"center": False}, noise_gate=0.05), attribution=att).iter_rows(named=True)}
+        None, train, train, 100.0, SimpleNamespace(params={"center": False, "pool_same_question": True,
+                                                "cluster_value": "first"}, noise_gate=0.05), attribution=att).iter_rows(named=True)}
     assert pay["z"] == 0.0  # the later re-worded answer earns nothing
     assert pay["x"] == pytest.approx(pay["y"])  # and does not lift the original above its own score
     assert sum(pay.values()) == pytest.approx(100.0)

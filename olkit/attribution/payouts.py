@@ -28,12 +28,17 @@ DEFAULT_PAYOUT_METHOD = "trak"
 #: TF-IDF cosine at or above which two training rows are one near-duplicate cluster
 NEAR_DUP_THRESHOLD = 0.85
 #: what a near-duplicate / same-question cluster is worth: ``"first"`` (its first item's value) or
-#: ``"best"`` (its best item's value, :func:`olkit.rewards.allocate`'s rule)
-CLUSTER_VALUE = "first"
+#: ``"best"`` (its best item's value, :func:`olkit.rewards.allocate`'s rule).  Both options (and
+#: ``pool_same_question``) are ``rewards.params`` of duck-typed policies; the defaults keep the
+#: payouts that benchmarks/attribution_bench.py measured.  What stops the attacks in
+#: benchmarks/reward_attacks_bench.py is the payout model on :func:`unique_rows`, not these.
+CLUSTER_VALUE = "best"
+#: pool answers to the same question into one cluster in :func:`contributor_payouts`
+POOL_SAME_QUESTION = False
 
 
 def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float | None = NEAR_DUP_THRESHOLD,
-                            same_question: bool = True) -> pl.DataFrame:
+                            same_question: bool = False) -> pl.DataFrame:
     """``submission_id, cluster``: connected components of rows with TF-IDF cosine >= ``threshold``
     (``None``: no TF-IDF links) and, with ``same_question``, of rows answering the same question (equal instructions after
     lower-casing and dropping punctuation and extra spaces).
@@ -129,7 +134,7 @@ def unique_rows(frame: pl.DataFrame, *, threshold: float | None = None, same_que
     Attributing a model trained on everything lets a contributor raise the influence of their own
     items by adding copies, paraphrases or padding under their own questions (the model fits those
     questions harder); none of that can move a model trained only on each question's first answer.
-    Later cluster members earn nothing anyway (``CLUSTER_VALUE = "first"``).  By default rows are
+    By default rows are
     linked by the same question only (``threshold=None``): a pairwise test, so which rows are first
     never changes when later rows arrive (a TF-IDF link would: its IDF is refitted on every batch);
     near copies are the filters' MinHash dedup's job upstream, and share the question anyway.
@@ -186,7 +191,7 @@ def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_fra
         attribution = centered(attribution)
     clusters = near_duplicate_clusters(train_frame, threshold=float(params.get("near_dup_threshold",
                                                                                NEAR_DUP_THRESHOLD)),
-                                       same_question=bool(params.get("pool_same_question", True)))
+                                       same_question=bool(params.get("pool_same_question", POOL_SAME_QUESTION)))
     if params.get("cluster_value", CLUSTER_VALUE) == "first":
         attribution = first_answer_scores(attribution, clusters)
     pay = allocate(budget, attribution, reputation, policy, clusters=clusters)
