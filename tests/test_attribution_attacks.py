@@ -129,3 +129,26 @@ def test_which_rows_are_first_never_changes_when_later_rows_arrive(attack):
         before = set(unique_rows(task.train)["submission_id"])
         after = set(unique_rows(frame)["submission_id"])
         assert after & set(task.train["submission_id"]) == before
+
+
+@pytest.mark.parametrize("options", [{}, {"pool_same_question": True, "cluster_value": "first"}])
+def test_payouts_keep_budget_and_are_non_negative_on_random_scores(options):
+    """Invariants of every payout option on random (also all-negative) scores of attacked worlds."""
+    from types import SimpleNamespace
+
+    from olkit.attribution.base import Attribution
+    from olkit.attribution.payouts import contributor_payouts
+
+    rng = np.random.default_rng(0)
+    task = make_task(n_contributors=4, items_per_contributor=4, n_eval=3, seed=1)
+    for k, attack in enumerate(ATTACKS):
+        frame, _, rep = apply_attack(task.train, attack, seed=k)
+        shift = -3.0 if k % 3 == 0 else 0.0  # some worlds where every item looks harmful
+        att = Attribution(method="random", scores=rng.normal(shift, 1.0, (frame.height, 3)),
+                          train_ids=frame["submission_id"].to_list(), eval_ids=["e0", "e1", "e2"],
+                          contributor_ids=frame["contributor_id"].to_list())
+        policy = SimpleNamespace(params={**options, "center": k % 2 == 0}, noise_gate=0.05)
+        pay = contributor_payouts(None, frame, task.eval, 1000.0, policy, reputation=rep, attribution=att)
+        assert (pay["amount"] >= 0).all()
+        total = float(pay["amount"].sum())
+        assert total == pytest.approx(1000.0) or total == 0.0  # nothing is paid only if nothing had value
