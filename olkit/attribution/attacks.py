@@ -15,6 +15,13 @@ Attacks (:data:`ATTACKS`):
   items or of another contributor's items;
 * ``noise_padding``: the attacker adds items of random words drawn from the training text.
 
+Modes (:data:`MODES`): ``attribution_only`` trains on every submission; ``full_pipeline`` first
+runs the policy's rule-based filter pipeline (:func:`filter_world`: dedup in arrival order, so the
+original on the ledger wins over a later copy), as ``olkit run`` does; the ``*_unique`` modes train
+the payout model only on each question's first submission
+(:func:`olkit.attribution.payouts.unique_rows`).  :data:`PROBES` are attacks beyond issue 12's list
+(and a bystander control), reported apart by ``benchmarks/reward_attacks_bench.py``.
+
 Fresh identities are not in the reputation table and get the policy's newcomer prior (by default
 the lowest standing of the known contributors, see :func:`olkit.rewards.allocate`).
 
@@ -227,6 +234,7 @@ def attack_suite(task, attacks=ATTACKS, *, method: str, mode: str = "attribution
     for attack in attacks:
         frame, ids, rep_attacked = apply_attack(task.train, attack, attacker=attacker, victim=victim,
                                                 seed=task.seed, reputation=rep)
+        # whitewash: the honest world is the same low-standing identity staying put
         rep_h = {**rep, attacker: rep_attacked[attacker]} if attack == "whitewash" else rep
         world = (honest if frame.equals(task.train)
                  else _world(frame, task, mode=mode, method=method, config=config, policy=policy))

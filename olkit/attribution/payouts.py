@@ -11,6 +11,10 @@ re-worded answer to the same question (same rare words) clusters with the origin
 answers from the same template with different facts do not (measured on the attribution task:
 one-word variants >= 0.92, distinct items mostly <= 0.8).  Paraphrases that re-word the answer
 share fewer words (0.45-0.65) and are *not* caught; see the attack benchmark.
+
+:func:`unique_rows` picks the rows a *payout model* should be trained on (each question's first
+submission): with it, no attack of ``benchmarks/reward_attacks_bench.py`` that re-uses a question
+(copies, paraphrases, padding under one's own questions) moves the payouts at all.
 """
 
 from __future__ import annotations
@@ -40,13 +44,12 @@ POOL_SAME_QUESTION = False
 def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float | None = NEAR_DUP_THRESHOLD,
                             same_question: bool = False) -> pl.DataFrame:
     """``submission_id, cluster``: connected components of rows with TF-IDF cosine >= ``threshold``
-    (``None``: no TF-IDF links) and, with ``same_question``, of rows answering the same question (equal instructions after
-    lower-casing and dropping punctuation and extra spaces).
+    (``None``: no TF-IDF links) and, with ``same_question``, of rows answering the same question
+    (equal instructions after lower-casing and dropping punctuation and extra spaces).
 
-    Same-question pooling is what catches what the filters and the TF-IDF threshold cannot: a
-    re-worded answer to a question already answered, or padding under one's own questions, joins
-    the first answer's cluster, so the question earns once (its best answer's value, credited to
-    the first answer) however many answers it gets.
+    Same-question links catch what the filters and the TF-IDF threshold cannot: a re-worded answer
+    to a question already answered, or padding under one's own questions, joins the first answer's
+    cluster, so the question earns once however many answers it gets.
 
     Example
     -------
@@ -134,10 +137,11 @@ def unique_rows(frame: pl.DataFrame, *, threshold: float | None = None, same_que
     Attributing a model trained on everything lets a contributor raise the influence of their own
     items by adding copies, paraphrases or padding under their own questions (the model fits those
     questions harder); none of that can move a model trained only on each question's first answer.
-    By default rows are
-    linked by the same question only (``threshold=None``): a pairwise test, so which rows are first
-    never changes when later rows arrive (a TF-IDF link would: its IDF is refitted on every batch);
-    near copies are the filters' MinHash dedup's job upstream, and share the question anyway.
+    By default rows are linked by the same question only (``threshold=None``): a pairwise test, so
+    which rows are first never changes when later rows arrive (a TF-IDF link would: its IDF is
+    refitted on every batch); near copies are the filters' MinHash dedup's job upstream, and share
+    the question anyway.  Pass everything submitted, rejected rows included, in arrival order, then
+    keep the accepted rows among these: a rejected item cannot be laundered by re-wording it.
 
     Example
     -------
