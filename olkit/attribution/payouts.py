@@ -11,6 +11,10 @@ re-worded answer to the same question (same rare words) clusters with the origin
 answers from the same template with different facts do not (measured on the attribution task:
 one-word variants >= 0.92, distinct items mostly <= 0.8).  Paraphrases that re-word the answer
 share fewer words (0.45-0.65) and are *not* caught; see the attack benchmark.
+
+:func:`unique_rows` picks the rows a *payout model* should be trained on (each question's first
+submission): with it, no attack of ``benchmarks/reward_attacks_bench.py`` that re-uses a question
+(copies, paraphrases, padding under one's own questions) moves the payouts at all.
 """
 
 from __future__ import annotations
@@ -27,10 +31,25 @@ from olkit.errors import InputError
 DEFAULT_PAYOUT_METHOD = "trak"
 #: TF-IDF cosine at or above which two training rows are one near-duplicate cluster
 NEAR_DUP_THRESHOLD = 0.85
+#: what a near-duplicate / same-question cluster is worth: ``"first"`` (its first item's value) or
+#: ``"best"`` (its best item's value, :func:`olkit.rewards.allocate`'s rule).  Both options (and
+#: ``pool_same_question``) are ``rewards.params`` of duck-typed policies; the defaults keep the
+#: payouts that benchmarks/attribution_bench.py measured.  What stops the attacks in
+#: benchmarks/reward_attacks_bench.py is the payout model on :func:`unique_rows`, not these.
+CLUSTER_VALUE = "best"
+#: pool answers to the same question into one cluster in :func:`contributor_payouts`
+POOL_SAME_QUESTION = False
 
 
-def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float = NEAR_DUP_THRESHOLD) -> pl.DataFrame:
-    """``submission_id, cluster``: connected components of rows with TF-IDF cosine >= ``threshold``.
+def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float | None = NEAR_DUP_THRESHOLD,
+                            same_question: bool = False) -> pl.DataFrame:
+    """``submission_id, cluster``: connected components of rows with TF-IDF cosine >= ``threshold``
+    (``None``: no TF-IDF links) and, with ``same_question``, of rows answering the same question
+    (equal instructions after lower-casing and dropping punctuation and extra spaces).
+
+    Same-question links catch what the filters and the TF-IDF threshold cannot: a re-worded answer
+    to a question already answered, or padding under one's own questions, joins the first answer's
+    cluster, so the question earns once however many answers it gets.
 
     Example
     -------
@@ -49,14 +68,29 @@ def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float = NEAR_DUP_
     if frame.height == 0:
         return pl.DataFrame({"submission_id": [], "cluster": []}, schema={"submission_id": pl.String,
                                                                          "cluster": pl.String})
+    from scipy.sparse import csr_matrix, identity
+
+    sim = identity(frame.height, dtype=np.int32, format="csr")
     text = (frame["instruction"].fill_null("") + " " + frame["response"].fill_null("")).to_list()
-    try:
-        x = TfidfVectorizer(lowercase=True, token_pattern=r"(?u)\b\w+\b", sublinear_tf=True).fit_transform(text)
-    except ValueError:  # empty vocabulary: nothing to compare
-        return frame.select("submission_id", pl.int_range(pl.len()).cast(pl.String).alias("cluster"))
-    sim = (x @ x.T).tocsr()
-    sim.data = (sim.data >= threshold).astype(np.int8)
-    sim.eliminate_zeros()
+    if threshold is not None:
+        try:
+            x = TfidfVectorizer(lowercase=True, token_pattern=r"(?u)\b\w+\b", sublinear_tf=True).fit_transform(text)
+        except ValueError:  # empty vocabulary: nothing to compare
+            x = None
+        if x is not None:
+            sim = (x @ x.T).tocsr()
+            sim.data = (sim.data >= threshold).astype(np.int32)
+            sim.eliminate_zeros()
+            sim = sim + identity(frame.height, dtype=np.int32, format="csr")
+    if same_question:
+        key = (frame["instruction"].fill_null("").str.to_lowercase().str.replace_all(r"[^\w\s]", "")
+               .str.replace_all(r"\s+", " ").str.strip_chars())
+        codes = (key.rank("dense").to_numpy() - 1).astype(np.int64)
+        asked = (key.str.len_chars() > 0).to_numpy()
+        rows = np.flatnonzero(asked)
+        member = csr_matrix((np.ones(rows.size, np.int32), (rows, codes[rows])),
+                            shape=(frame.height, int(codes.max()) + 1 if codes.size else 0))
+        sim = sim + (member @ member.T)
     _, labels = connected_components(sim, directed=False)
     # number clusters by first appearance so ids are stable under relabelling
     _, first = np.unique(labels, return_index=True)
@@ -64,6 +98,23 @@ def near_duplicate_clusters(frame: pl.DataFrame, *, threshold: float = NEAR_DUP_
     rank[np.argsort(first)] = np.arange(first.size)
     return pl.DataFrame({"submission_id": frame["submission_id"].cast(pl.String),
                          "cluster": rank[labels].astype(str)})
+
+
+def first_answer_scores(attribution: Any, clusters: pl.DataFrame) -> pl.DataFrame:
+    """Per-item scores (``submission_id, contributor_id, content_hash, score``) in training order
+    where every cluster member after the first scores 0: a cluster is worth what its *first* item
+    is worth, so a later copy, paraphrase or padding item under an answered question adds nothing
+    -- not even by scoring higher than the original it re-words."""
+    frame = pl.DataFrame({"submission_id": [str(s) for s in attribution.train_ids],
+                          "contributor_id": attribution.contributor_ids,
+                          "score": np.asarray(attribution.item_scores(), dtype=np.float64)})
+    if attribution.content_hashes is not None:
+        frame = frame.with_columns(pl.Series("content_hash", attribution.content_hashes))
+    frame = frame.join(clusters.select("submission_id", pl.col("cluster").cast(pl.String)), on="submission_id",
+                       how="left", maintain_order="left")
+    frame = frame.with_columns(pl.col("cluster").fill_null(pl.col("submission_id")))
+    first = pl.int_range(pl.len()).over("cluster") == 0
+    return frame.with_columns(pl.when(first).then(pl.col("score")).otherwise(0.0).alias("score"))
 
 
 def centered(attribution: Any) -> Any:
@@ -77,6 +128,31 @@ def centered(attribution: Any) -> Any:
 
     scores = np.asarray(attribution.scores, dtype=np.float64)
     return replace(attribution, scores=scores - scores.mean(axis=0, keepdims=True))
+
+
+def unique_rows(frame: pl.DataFrame, *, threshold: float | None = None, same_question: bool = True) -> pl.DataFrame:
+    """The first row (in frame order, i.e. arrival order) of every :func:`near_duplicate_clusters`
+    cluster: the data a *payout model* is trained on.
+
+    Attributing a model trained on everything lets a contributor raise the influence of their own
+    items by adding copies, paraphrases or padding under their own questions (the model fits those
+    questions harder); none of that can move a model trained only on each question's first answer.
+    By default rows are linked by the same question only (``threshold=None``): a pairwise test, so
+    which rows are first never changes when later rows arrive (a TF-IDF link would: its IDF is
+    refitted on every batch); near copies are the filters' MinHash dedup's job upstream, and share
+    the question anyway.  Pass everything submitted, rejected rows included, in arrival order, then
+    keep the accepted rows among these: a rejected item cannot be laundered by re-wording it.
+
+    Example
+    -------
+    >>> f = pl.DataFrame({"submission_id": ["a", "b", "c"], "instruction": ["Boil eggs?", "boil eggs", "Tune a harp?"],
+    ...                   "response": ["Ten minutes.", "Say, ten minutes or so.", "To D minor."]})
+    >>> unique_rows(f)["submission_id"].to_list()
+    ['a', 'c']
+    """
+    clusters = near_duplicate_clusters(frame, threshold=threshold, same_question=same_question)
+    first = clusters.select(pl.int_range(pl.len()).over("cluster") == 0).to_series()
+    return frame.filter(first)
 
 
 def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_frame: pl.DataFrame, budget: float,
@@ -118,7 +194,10 @@ def contributor_payouts(ctx_or_adapter: Any, train_frame: pl.DataFrame, eval_fra
     if params.get("center", True):
         attribution = centered(attribution)
     clusters = near_duplicate_clusters(train_frame, threshold=float(params.get("near_dup_threshold",
-                                                                               NEAR_DUP_THRESHOLD)))
+                                                                               NEAR_DUP_THRESHOLD)),
+                                       same_question=bool(params.get("pool_same_question", POOL_SAME_QUESTION)))
+    if params.get("cluster_value", CLUSTER_VALUE) == "first":
+        attribution = first_answer_scores(attribution, clusters)
     pay = allocate(budget, attribution, reputation, policy, clusters=clusters)
     return pay.rename({"payout": "amount"}).select(
         "contributor_id", "amount", "share", "value", "reputation", "gated", "n_items", "n_credited")
