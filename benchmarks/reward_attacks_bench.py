@@ -18,8 +18,9 @@ Metric definitions (fixed before any result was looked at):
   arrival order, honest rows first -- decides before training), and the ``*_unique`` variants
   (the payout model is trained and attributed on the first submission of every near-duplicate /
   same-question cluster only, clusters formed over everything submitted).  The issue's
-  acceptance line is judged on the full economy; ``full_pipeline`` is today's flow and
-  ``full_pipeline_unique`` the proposed one (needs wiring into the economy, see the report).
+  acceptance line is judged on ``full_pipeline``, the economy as ``olkit run`` runs it;
+  ``full_pipeline_unique`` meets it by construction (attack rows re-use existing questions and never
+  reach the payout model) and is an opt-in proposal, not wired into the economy.
 * **Tuning**: the defence (payout model on each question's first submission, clusters over
   rejected rows too) was chosen on task seeds 100-104; the reported seeds are 0-9 (disjoint).
   Same-question pooling and first-item cluster values inside ``contributor_payouts`` were tried
@@ -64,7 +65,7 @@ from olkit.attribution.contributors import summarize  # noqa: E402
 from olkit.attribution.payouts import DEFAULT_PAYOUT_METHOD  # noqa: E402
 from olkit.attribution.task import make_task  # noqa: E402
 
-JUDGED = "full_pipeline_unique"
+JUDGED = "full_pipeline"  # what `olkit run` does: the economy as a user runs it
 MODE_NOTES = {
     "attribution_only": "every submission is trained on, attributed and paid (the attribution stage alone)",
     "full_pipeline": "the default policy's rule-based filter pipeline decides first (dedup over the ledger in arrival "
@@ -136,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         "modes": modes,
         "mode_descriptions": MODE_NOTES,
         "judged_mode": judged,
-        "judged_note": ("the acceptance line is judged on the full economy; full_pipeline is what `olkit run` "
-                        "does today, full_pipeline_unique adds the unique-question payout model (not yet wired "
-                        "into olkit.economy); attribution_only is the attribution stage alone"),
+        "judged_note": ("the acceptance line is judged on the economy as `olkit run` runs it (full_pipeline: filters, then "
+                        "retrain, attribute, allocate); full_pipeline_unique (payout model on each question's first "
+                        "submission) meets the line by construction -- the issue's attacks re-use existing questions, so "
+                        "their rows never reach the payout model -- at the cost of paying nothing for a second honest "
+                        "answer, and is not wired into olkit.economy; attribution_only is the attribution stage alone"),
         "attacks": {a: v for a, v in modes[judged].items() if a in ATTACKS},
         "probes": {m: {a: {k: v[k] for k in ("ratio_mean", "upper95", "ratio_median")} for a, v in per.items()
                        if a in PROBES} for m, per in modes.items()},
