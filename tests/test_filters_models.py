@@ -125,7 +125,7 @@ def test_refiltering_with_another_policy_does_no_model_work(tmp_path, heldout_lm
     assert LM_CALLS["items"] > calls and emb1.n_encoded > 0  # the first run does the model work
     calls = LM_CALLS["items"]
     second, emb2 = pipeline()
-    strict = Policy().updated(**{"filters.quality.min_score": 0.6, "filters.synthetic.threshold": 0.1})
+    strict = Policy().updated(**{"filters.quality.min_score": 0.6, "filters.synthetic.target_fpr": 0.2})
     b = second.run(frame, policy=strict, progress=False)
     assert LM_CALLS["items"] == calls and emb2.n_encoded == 0 and emb2.n_disk > 0
     assert a.scores.equals(b.scores)
