@@ -20,7 +20,7 @@ looking at results:
   (format, heuristics, spam, PII, dedup) are reported alongside for information.
 
 Baselines on the same items: the previous detector (``benchmarks/baselines/synthetic_detector_v1.json``,
-fitted on SmolLM2 greedy output) at its old policy threshold (prob >= 0.5) and with the same
+fitted on the sample datanet's SmolLM2 answers only, batch `sample`, T=0.7 top-p 0.9) at its old policy threshold (prob >= 0.5) and with the same
 FPR calibration; the mean log-likelihood alone (the cheap baseline) and the Fast-DetectGPT
 analytic curvature alone, both with the same leave-source-out FPR calibration.
 

@@ -3,7 +3,7 @@
 The recipe (fixed in :func:`olkit.data.synthetic_eval.detector_training_sets`): human text of six
 real genres (label 0, also the false-positive calibration set, calibrated leave-source-out),
 SmolLM2 machine text that is not greedy output (fold 0 of the sampled / paraphrased / polished /
-mixed sets) plus the sample datanet's greedy SmolLM2 answers (label 1), the sample datanet's
+mixed sets) plus the sample datanet's SmolLM2 answers (T=0.7, top-p 0.9) (label 1), the sample datanet's
 genuine answers (label 0, training only).  ``benchmarks/synthetic_bench.py`` evaluates the same
 recipe on fold 1 and on human sources left out.
 
@@ -33,7 +33,7 @@ def fit_default(seed: int = 0, n_human_per_source: int = 100, n_machine_per_set:
                 out: str | Path | None = None, max_eval_per_class: int = 80) -> dict[str, Any]:
     """Refit and save the shipped detector; returns its metadata (with held-out AUROCs on the sample
     datanet's ``heldout`` split and the external set, which it was not fitted on)."""
-    from olkit.data.sample import external_eval_set, sample_stream
+    from olkit.data import external_eval_set, sample_stream
     from olkit.data.synthetic_eval import detector_training_sets
     from olkit.filters.config import FilterPolicy
 

@@ -383,7 +383,7 @@ def detector_training_sets(seed: int = 0, n_human_per_source: int = 100, n_machi
     """The shipped synthetic detector's data (``scripts/refit_synthetic_detector.py``), fixed up front.
 
     ``human``: :func:`human_texts` (label 0, also the false-positive calibration set, by source);
-    ``machine``: fold 0 of :func:`machine_texts` plus up to ``n_sample`` SmolLM2 greedy answers of the
+    ``machine``: fold 0 of :func:`machine_texts` plus up to ``n_sample`` SmolLM2 answers of the
     sample datanet's train split (label 1); ``extra_human``: up to ``n_sample`` genuine answers of
     that split (label 0, not used to calibrate); ``machine_eval``: fold 1 (never fitted on).
     """
