@@ -179,7 +179,9 @@ def fit_quality(frame: pl.DataFrame, *, seed: int = 0, C: float = 0.02, good: Se
             pl.lit(good[0]).alias("label"),
             (pl.lit("extra:") + (pl.col("source").cast(pl.String) if "source" in extra_good.columns
                                  else pl.lit("good"))).alias(group))
-        base = frame if group in frame.columns else frame.with_columns(pl.lit("").alias(group))
+        # without a group column every base row is its own group (plain stratified folds for them)
+        base = frame if group in frame.columns else frame.with_columns(
+            pl.int_range(pl.len()).cast(pl.String).alias(group))
         frame = pl.concat([base.select("instruction", "response", "label", pl.col(group).cast(pl.String)), extra])
         group_col = group
     data, y = training_frame(frame, good, bad)
