@@ -19,17 +19,21 @@ from olkit.filters.synthetic import default_model_path
 
 
 def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None = None) -> dict[str, Any]:
-    """Refit the shipped model on the sample datanet's ``train`` split (calibrated on leave-module-out
-    folds); report held-out and external AUROC and false rejection of genuine items at the default
+    """Refit the shipped model on the sample datanet's ``train`` split plus human text of six real
+    genres as more good items (:func:`olkit.data.synthetic_eval.human_texts`; calibrated on
+    leave-module/genre-out folds); report held-out and external AUROC and false rejection of genuine items at the default
     ``min_score``."""
+    from olkit.data import external_eval_set, sample_stream
     from olkit.data.corpus import stdlib_qa
-    from olkit.data.sample import external_eval_set, sample_stream
+    from olkit.data.synthetic_eval import human_texts
 
     stream = sample_stream(n_contributors=n_contributors, seed=seed)
     modules = stdlib_qa().select("question_id", "module")
     train = stream.filter(pl.col("split") == "train").join(modules, on="question_id", how="left")
-    model = fit_quality(train, seed=seed, group_col="module")
-    metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed}
+    human = human_texts(n_per_source=100, seed=seed)  # six real genres: good items of other styles
+    model = fit_quality(train, seed=seed, group_col="module", extra_good=human)
+    metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed,
+                               "extra_good": {s: int(n) for s, n in human.group_by("source").len().iter_rows()}}
     for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),
                         ("external", external_eval_set(seed=seed))):
         data, y = training_frame(frame)

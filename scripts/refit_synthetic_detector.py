@@ -1,6 +1,13 @@
 """Refit the shipped synthetic-text detector (``data/models/synthetic_detector.json``).
 
-Usage: ``PYTHONPATH=. .venv/bin/python scripts/refit_synthetic_detector.py [n_contributors seed max_per_class max_eval]``
+The recipe (fixed in :func:`olkit.data.synthetic_eval.detector_training_sets`): human text of six
+real genres (label 0, also the false-positive calibration set, calibrated leave-source-out),
+SmolLM2 machine text that is not greedy output (fold 0 of the sampled / paraphrased / polished /
+mixed sets) plus the sample datanet's SmolLM2 answers (T=0.7, top-p 0.9) (label 1), the sample datanet's
+genuine answers (label 0, training only).  ``benchmarks/synthetic_bench.py`` evaluates the same
+recipe on fold 1 and on human sources left out.
+
+Usage: ``PYTHONPATH=. .venv/bin/python scripts/refit_synthetic_detector.py [seed n_human_per_source n_machine_per_set]``
 """
 
 from __future__ import annotations
@@ -14,51 +21,52 @@ import numpy as np
 import polars as pl
 
 from olkit.filters.metrics import auroc
-from olkit.filters.synthetic import LMFeatureExtractor, default_model_path, fit_detector, training_frame
+from olkit.filters.synthetic import (
+    LMFeatureExtractor,
+    default_model_path,
+    fit_detector_by_fpr,
+    training_frame,
+)
 
 
-def fit_default(n_contributors: int = 200, seed: int = 0, out: str | Path | None = None,
-                max_per_class: int = 120, max_eval_per_class: int = 80) -> dict[str, Any]:
-    """Refit the shipped detector on the sample datanet's ``train`` split; report held-out AUROC.
+def fit_default(seed: int = 0, n_human_per_source: int = 100, n_machine_per_set: int = 40,
+                out: str | Path | None = None, max_eval_per_class: int = 80) -> dict[str, Any]:
+    """Refit and save the shipped detector; returns its metadata (with held-out AUROCs on the sample
+    datanet's ``heldout`` split and the external set, which it was not fitted on)."""
+    from olkit.data import external_eval_set, sample_stream
+    from olkit.data.synthetic_eval import detector_training_sets
+    from olkit.filters.config import FilterPolicy
 
-    At most ``max_per_class`` synthetic and as many genuine items (drawn with ``seed``) are used
-    for fitting, ``max_eval_per_class`` of each for evaluation, to keep the SmolLM2 pass
-    affordable on a CPU.  AUROC is measured the same way on the
-    ``heldout`` split and on :func:`olkit.data.sample.external_eval_set`, which nobody fitted on.
-    Returns the metrics (also stored in the model's ``metadata``).
-    """
-    from olkit.data.sample import external_eval_set, sample_stream
-
-    def balanced(frame: pl.DataFrame, k: int) -> pl.DataFrame:
-        data = training_frame(frame)
-        syn = data.filter(pl.col("label") == "synthetic")
-        hum = data.filter(pl.col("label") != "synthetic")
-        return pl.concat([syn.sample(min(k, syn.height), seed=seed), hum.sample(min(k, hum.height), seed=seed)])
-
-    stream = sample_stream(n_contributors=n_contributors, seed=seed)
+    sets = detector_training_sets(seed=seed, n_human_per_source=n_human_per_source,
+                                  n_machine_per_set=n_machine_per_set)
     extractor = LMFeatureExtractor()
-    train = balanced(stream.filter(pl.col("split") == "train"), max_per_class)
-    clf = fit_detector(train, extractor=extractor, seed=seed)
-    metrics: dict[str, Any] = {"sample_n_contributors": n_contributors, "sample_seed": seed,
+    clf = fit_detector_by_fpr(sets["human"], sets["machine"], extra_human=sets["extra_human"],
+                              extractor=extractor, seed=seed)
+    target = FilterPolicy().synthetic.target_fpr
+    metrics: dict[str, Any] = {"recipe_seed": seed, "n_human_per_source": n_human_per_source,
+                               "n_machine_per_set": n_machine_per_set,
                                "max_response_tokens": extractor.max_response_tokens,
-                               "max_instruction_tokens": extractor.max_instruction_tokens}
+                               "max_instruction_tokens": extractor.max_instruction_tokens,
+                               f"threshold_at_fpr_{target}": clf.threshold_for(target)}
+    stream = sample_stream(n_contributors=200, seed=seed)
     for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),
                         ("external", external_eval_set(seed=seed))):
-        data = balanced(frame, max_eval_per_class)
+        data = training_frame(frame)
+        data = pl.concat([data.filter(pl.col("label") == lab).sample(
+            min(max_eval_per_class, data.filter(pl.col("label") == lab).height), seed=seed)
+            for lab in ("synthetic", "genuine")])
         feats = extractor.transform(data["instruction"].to_list(), data["response"].to_list())
-        prob = clf.predict_proba(feats)
         is_syn = (data["label"] == "synthetic").to_numpy()
-        metrics[f"{name}_auroc"] = auroc(is_syn, prob)
+        fpr = clf.human_fpr(clf.decision_function(feats))
+        metrics[f"{name}_auroc"] = auroc(is_syn, clf.predict_proba(feats))
         metrics[f"{name}_n"] = data.height
-        metrics[f"{name}_n_synthetic"] = int(is_syn.sum())
-        metrics[f"{name}_human_rejected_at_0.5"] = float(np.mean(prob[~is_syn] >= 0.5))
-        metrics[f"{name}_synthetic_caught_at_0.5"] = float(np.mean(prob[is_syn] >= 0.5))
+        metrics[f"{name}_human_rejected_at_target_fpr"] = float(np.mean(fpr[~is_syn] <= target))
+        metrics[f"{name}_synthetic_caught_at_target_fpr"] = float(np.mean(fpr[is_syn] <= target))
     clf.metadata.update(metrics)
     clf.save(out or default_model_path())
     return clf.metadata
 
 
 if __name__ == "__main__":
-    args: list[Any] = [int(a) for a in sys.argv[1:3]]
-    args += [None] + [int(a) for a in sys.argv[3:5]]  # out=None
+    args: list[Any] = [int(a) for a in sys.argv[1:4]]
     print(json.dumps(fit_default(*args), indent=1))

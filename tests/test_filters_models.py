@@ -125,7 +125,7 @@ def test_refiltering_with_another_policy_does_no_model_work(tmp_path, heldout_lm
     assert LM_CALLS["items"] > calls and emb1.n_encoded > 0  # the first run does the model work
     calls = LM_CALLS["items"]
     second, emb2 = pipeline()
-    strict = Policy().updated(**{"filters.quality.min_score": 0.6, "filters.synthetic.threshold": 0.1})
+    strict = Policy().updated(**{"filters.quality.min_score": 0.6, "filters.synthetic.target_fpr": 0.2})
     b = second.run(frame, policy=strict, progress=False)
     assert LM_CALLS["items"] == calls and emb2.n_encoded == 0 and emb2.n_disk > 0
     assert a.scores.equals(b.scores)
@@ -285,6 +285,15 @@ def test_fit_quality_is_seeded_and_learns(minilm_eval, embedder, tmp_path):
     assert grouped.calibration_ != m1.calibration_
     with pytest.raises(InputError, match="topic"):
         fit_quality(train, embedder=embedder, group_col="topic")
+    # good items of another genre join as positives, each genre its own calibration group, and the
+    # model then scores that genre higher than the model that never saw it
+    other = pl.DataFrame({"source": ["fortunes"] * 12, "instruction": ["Tell me something about work."] * 12,
+                          "response": [f"Hard work never killed anybody, but why take a chance on day {i}?"
+                                       for i in range(12)]})
+    wider = fit_quality(train, seed=0, embedder=embedder, extra_good=other)
+    assert wider.metadata["n_positive"] == m1.metadata["n_positive"] + 12 and wider.metadata["cv"] == "grouped"
+    Xo = QualityModel.featurize(other, embedder)
+    assert wider.predict_proba(Xo).mean() > m1.predict_proba(Xo).mean()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

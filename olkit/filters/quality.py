@@ -164,12 +164,26 @@ def training_frame(frame: pl.DataFrame, good: Sequence[str] = GOOD_LABELS,
 
 def fit_quality(frame: pl.DataFrame, *, seed: int = 0, C: float = 0.02, good: Sequence[str] = GOOD_LABELS,
                 bad: Sequence[str] = BAD_LABELS, embedder: EmbeddingCache | None = None,
-                group_col: str | None = None) -> QualityModel:
+                group_col: str | None = None, extra_good: pl.DataFrame | None = None) -> QualityModel:
     """Fit a :class:`QualityModel` on a labelled frame (``good`` labels = 1, ``bad`` labels = 0).
 
     ``group_col`` names a column of topics (e.g. the source module): calibration then uses
-    leave-topic-out folds (see the module docstring).
+    leave-topic-out folds (see the module docstring).  ``extra_good``: more good items
+    (``instruction``/``response``, optional ``source`` = their group), e.g. human text of other
+    genres, so that "good" does not come to mean "about the sample's topic, in its style".
     """
+    if extra_good is not None and extra_good.height:
+        group = group_col or "_group"
+        extra = extra_good.select(
+            pl.col("instruction").cast(pl.String), pl.col("response").cast(pl.String),
+            pl.lit(good[0]).alias("label"),
+            (pl.lit("extra:") + (pl.col("source").cast(pl.String) if "source" in extra_good.columns
+                                 else pl.lit("good"))).alias(group))
+        # without a group column every base row is its own group (plain stratified folds for them)
+        base = frame if group in frame.columns else frame.with_columns(
+            pl.int_range(pl.len()).cast(pl.String).alias(group))
+        frame = pl.concat([base.select("instruction", "response", "label", pl.col(group).cast(pl.String)), extra])
+        group_col = group
     data, y = training_frame(frame, good, bad)
     groups = None
     if group_col is not None:

@@ -17,8 +17,8 @@ log-probability by more than human text does.  Three parts:
   estimator, saved as a small JSON of coefficients (``data/models/synthetic_detector.json``).
 * :class:`SyntheticFilter` plugs both into the filter contract: ``score`` gives
   ``synthetic.prob`` (calibrated probability the response is machine-generated) plus the raw
-  features; ``decide`` rejects with ``synthetic.machine_generated`` when the probability exceeds
-  ``policy.synthetic.threshold``.
+  features, and ``synthetic.human_fpr``; ``decide`` rejects with ``synthetic.machine_generated``
+  when that false-positive rate on human text is at most ``policy.synthetic.target_fpr``.
 
 The shipped default is refitted with ``scripts/refit_synthetic_detector.py``.
 
@@ -352,16 +352,72 @@ def length_buckets(lengths: np.ndarray, max_items: int, max_tokens: int) -> list
 # --------------------------------------------------------------------------------------------
 
 class SyntheticTextClassifier(CalibratedLogistic):
-    """:class:`CalibratedLogistic` over the LM :data:`FEATURES` (1 = machine-generated)."""
+    """:class:`CalibratedLogistic` over the LM :data:`FEATURES` (1 = machine-generated), plus the
+    scores of human text of several genres that set the threshold for a target false-positive rate.
+
+    ``human_calibration`` maps a genre (source) to the sorted decision values of its human items,
+    each computed by a model that did not see that genre (:func:`fit_detector_by_fpr`).
+    :meth:`human_fpr` then says, for any score, the largest share of one genre's human text that
+    scores at least as high: the false-positive rate a threshold at that score would have on the
+    worst genre.  A policy's ``target_fpr`` is compared with it at decide time.
+    """
 
     kind: ClassVar[str] = "olkit.synthetic_text_classifier"
 
     def __init__(self, features: Sequence[str] = FEATURES, *, C: float = 1.0, cv: int = 5,
                  seed: int = 0) -> None:
         super().__init__(features, C=C, cv=cv, seed=seed)
+        self.human_calibration: dict[str, np.ndarray] = {}
+
+    def calibrate_fpr(self, scores_by_source: dict[str, Sequence[float]]) -> SyntheticTextClassifier:
+        """Store human decision values per source (NaNs dropped); returns ``self``."""
+        cal = {}
+        for name, v in scores_by_source.items():
+            v = np.asarray(v, dtype=np.float64)
+            v = np.sort(v[np.isfinite(v)])
+            if len(v):
+                cal[str(name)] = v
+        if not cal:
+            raise InputError("no finite human scores to calibrate the false-positive rate on", field="human")
+        self.human_calibration = cal
+        return self
+
+    def human_fpr(self, decision: np.ndarray) -> np.ndarray:
+        """Max over calibration sources of the share of its human items scoring >= ``decision``."""
+        if not self.human_calibration:
+            raise InputError("this synthetic-text model has no human calibration scores: refit it with "
+                             "scripts/refit_synthetic_detector.py", field="human_calibration")
+        d = np.asarray(decision, dtype=np.float64)
+        out = np.zeros(d.shape)
+        for v in self.human_calibration.values():
+            out = np.maximum(out, (len(v) - np.searchsorted(v, d, side="left")) / len(v))
+        out[~np.isfinite(d)] = np.nan
+        return out
+
+    def threshold_for(self, target_fpr: float) -> float:
+        """The smallest human calibration score whose :meth:`human_fpr` is at most ``target_fpr``
+        (every decision value at or above it is rejected at that rate)."""
+        cands = np.unique(np.concatenate(list(self.human_calibration.values())))
+        ok = cands[self.human_fpr(cands) <= target_fpr]
+        return float(np.nextafter(cands.max(), np.inf)) if len(ok) == 0 else float(ok.min())
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "feature_version": FEATURE_VERSION}
+        out = {**super().to_dict(), "feature_version": FEATURE_VERSION}
+        if self.human_calibration:
+            out["human_calibration"] = {k: [float(f"{x:.6g}") for x in v] for k, v in self.human_calibration.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> SyntheticTextClassifier:
+        clf = super().from_dict(data, source=source)
+        cal = data.get("human_calibration") or {}
+        try:
+            clf.human_calibration = {str(k): np.sort(np.asarray(v, dtype=np.float64)) for k, v in cal.items()}
+        except (TypeError, ValueError, AttributeError) as err:
+            raise InputError(f"bad human_calibration: {err!r}", file=source, field="human_calibration") from None
+        if any(len(v) == 0 for v in clf.human_calibration.values()):
+            raise InputError("a human_calibration source has no scores", file=source, field="human_calibration")
+        return clf
 
 
 def default_model_path(name: str = DEFAULT_MODEL_FILE) -> Path:
@@ -384,10 +440,12 @@ def default_classifier() -> SyntheticTextClassifier:
 class SyntheticFilter(Filter):
     """Reject responses the LM-feature classifier calls machine-generated.
 
-    Scores: ``synthetic.prob`` (calibrated probability), ``synthetic.log_ppl`` and
-    ``synthetic.curvature`` (for inspection).  Decision: reject with
-    ``synthetic.machine_generated`` when ``prob >= policy.synthetic.threshold``; items that
-    could not be scored (empty response) pass (the format filters deal with those).
+    Scores: ``synthetic.prob`` (calibrated probability), ``synthetic.human_fpr`` (the share of the
+    worst calibration genre's human text that scores at least as high, see
+    :meth:`SyntheticTextClassifier.human_fpr`), ``synthetic.log_ppl`` and ``synthetic.curvature``
+    (for inspection).  Decision: reject with ``synthetic.machine_generated`` when
+    ``human_fpr <= policy.synthetic.target_fpr``; items that could not be scored (empty response)
+    pass (the format filters deal with those).
     """
 
     name: ClassVar[str] = "synthetic"
@@ -419,18 +477,22 @@ class SyntheticFilter(Filter):
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         feats = self.features(batch)
-        prob = self.classifier.predict_proba(feats) if feats.height else np.zeros(0)
+        clf = self.classifier
+        prob = clf.predict_proba(feats) if feats.height else np.zeros(0)
+        decision = np.where(np.isfinite(prob), clf.decision_function(feats), np.nan) if feats.height else prob
         return pl.DataFrame({
             "submission_id": batch.get_column("submission_id"),
             "synthetic.prob": pl.Series(prob, dtype=pl.Float64).fill_nan(None),
+            "synthetic.human_fpr": pl.Series(clf.human_fpr(decision), dtype=pl.Float64).fill_nan(None),
             "synthetic.log_ppl": feats.get_column("log_ppl"),
             "synthetic.curvature": feats.get_column("curvature"),
         })
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
         p = policy.synthetic
-        prob = pl.col("synthetic.prob")
-        return rule_decisions(scores, [(self.reason_code, prob >= p.threshold)], prob, enabled=p.enabled)
+        fpr = pl.col("synthetic.human_fpr")
+        return rule_decisions(scores, [(self.reason_code, fpr <= p.target_fpr)], pl.col("synthetic.prob"),
+                              enabled=p.enabled)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,3 +514,59 @@ def fit_detector(frame: pl.DataFrame, *, extractor: LMFeatureExtractor | None = 
     feats = extractor.transform(data.get_column("instruction").to_list(), data.get_column("response").to_list())
     y = (data.get_column("label") == "synthetic").to_numpy()
     return SyntheticTextClassifier(seed=seed, C=C).fit(feats, y)
+
+
+def fit_features_by_fpr(human: np.ndarray, sources: Sequence[str], machine: np.ndarray, *,
+                        extra_human: np.ndarray | None = None, seed: int = 0,
+                        C: float = 1.0) -> SyntheticTextClassifier:
+    """Fit on feature matrices and calibrate the human false-positive rate leave-source-out.
+
+    ``human`` rows (one genre per row in ``sources``) and ``extra_human`` rows are label 0,
+    ``machine`` rows label 1.  The classifier is fitted on all rows; the human calibration scores
+    of each source come from a fit *without that source's rows*, so :meth:`~SyntheticTextClassifier.
+    human_fpr` estimates the rate on a genre the model has not seen (an in-sample score would be
+    optimistic).  ``extra_human`` (e.g. the sample datanet's genuine answers) trains but does not
+    calibrate.
+    """
+    human = np.asarray(human, dtype=np.float64)
+    machine = np.asarray(machine, dtype=np.float64)
+    src = np.asarray([str(s) for s in sources])
+    if len(src) != len(human):
+        raise InputError(f"{len(src)} sources for {len(human)} human rows", field="source")
+    extra = np.zeros((0, human.shape[1])) if extra_human is None else np.asarray(extra_human, dtype=np.float64)
+
+    def fit(mask: np.ndarray) -> SyntheticTextClassifier:
+        X = np.vstack([human[mask], extra, machine])
+        y = np.r_[np.zeros(int(mask.sum()) + len(extra)), np.ones(len(machine))]
+        return SyntheticTextClassifier(seed=seed, C=C).fit(X, y)
+
+    names = sorted(set(src.tolist()))
+    cal = {}
+    for name in names:
+        inside = src == name
+        cal[name] = fit(~inside).decision_function(human[inside]) if len(names) > 1 else \
+            fit(np.ones(len(src), bool)).decision_function(human[inside])
+    clf = fit(np.ones(len(src), bool)).calibrate_fpr(cal)
+    clf.metadata.update(calibration="leave-source-out", human_sources={n: int((src == n).sum()) for n in names},
+                        n_machine=int(len(machine)), n_extra_human=int(len(extra)))
+    return clf
+
+
+def fit_detector_by_fpr(human: pl.DataFrame, machine: pl.DataFrame, *, extra_human: pl.DataFrame | None = None,
+                        extractor: LMFeatureExtractor | None = None, seed: int = 0,
+                        C: float = 1.0) -> SyntheticTextClassifier:
+    """:func:`fit_features_by_fpr` on frames with ``instruction``/``response`` (``human`` also ``source``)."""
+    extractor = extractor or LMFeatureExtractor()
+    if "source" not in human.columns:
+        raise InputError("human text needs a 'source' column (its genre) to calibrate on", field="source")
+
+    def feats(frame: pl.DataFrame) -> np.ndarray:
+        return extractor.transform(frame["instruction"].to_list(), frame["response"].to_list()).to_numpy()
+
+    hx = feats(human)
+    ok = np.isfinite(hx).all(axis=1)
+    mx = feats(machine)
+    ex = None if extra_human is None else feats(extra_human)
+    return fit_features_by_fpr(hx[ok], human["source"].to_numpy()[ok], mx[np.isfinite(mx).all(axis=1)],
+                               extra_human=None if ex is None else ex[np.isfinite(ex).all(axis=1)],
+                               seed=seed, C=C)

@@ -268,6 +268,8 @@ class FilterTuner(W.VBox):
     def _signal_column(self, key: str) -> str | None:
         section, fname = key.split(".", 1)
         cols = self.result.scores.columns
+        if key == "synthetic.target_fpr" and "synthetic.human_fpr" in cols:  # the rate an item would need
+            return "synthetic.human_fpr"
         for prefix in ("min_", "max_", ""):
             if fname.startswith(prefix):
                 cand = f"{section}.{fname[len(prefix):]}"
@@ -279,7 +281,7 @@ class FilterTuner(W.VBox):
         key = self.last_key
         if key is None:
             # first view: the model filters' headline thresholds are the most common to tune
-            key = next((k for k in ("relevance.min_similarity", "quality.min_score", "synthetic.threshold")
+            key = next((k for k in ("relevance.min_similarity", "quality.min_score", "synthetic.target_fpr")
                         if k in self.sliders), None)
         if key is None:
             return pl.DataFrame()
