@@ -82,12 +82,17 @@ def test_ray_dedup_same_pairs_and_decisions_as_local(tmp_path):
     ensure_ray(num_cpus=2, object_store_memory=400 * 1024 * 1024)
     try:
         res = dedup_ray(paths)
+        res.links, res.pairs  # read before the shutdown
+        # another partitioning, results written by the tasks: the same links
+        written = dedup_ray(paths, n_partitions=3, out=tmp_path / "out")
     finally:
         if started:
             ray.shutdown()
 
     assert res.n_items == corpus.height
     assert set(zip(res.pairs["later"].to_list(), res.pairs["earlier"].to_list(), strict=True)) == local_pairs
+    assert written.n_linked == res.links.height and written.n_pairs == res.pairs.height
+    assert written.links.equals(res.links) and written.pairs.equals(res.pairs)
     got = res.scores(sids)
     assert got.equals(local)
     policy = FilterPolicy()

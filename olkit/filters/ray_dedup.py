@@ -68,9 +68,21 @@ SCORE_COLUMNS = ("dedup.exact_of", "dedup.near_of", "dedup.near_sim", "dedup.nea
 _NULL_TIME = np.iinfo(np.int64).max
 
 
+#: Task results above this size go to the object store, not the caller's memory (Ray's default
+#: is 100 KiB): the shuffle's many small partitions would otherwise pile up in the driver.
+INLINE_LIMIT = 1024
+
+
 def ensure_ray(num_cpus: int | None = None, object_store_memory: int | None = None) -> None:
     """Start a local Ray (``num_cpus`` default: up to 2) unless one is running or ``RAY_ADDRESS``
-    names a cluster (then connect to it)."""
+    names a cluster (then connect to it).
+
+    A local Ray is started with ``max_direct_call_object_size`` = :data:`INLINE_LIMIT`: Ray keeps
+    task results under that size in the memory of the process that submitted the task, so with
+    its default (100 KiB) the shuffle partitions of :func:`dedup_ray` (shards x partitions of them,
+    each small) would collect in the driver.  On a cluster, set ``RAY_max_direct_call_object_size``
+    the same way when starting it.
+    """
     import ray
 
     if ray.is_initialized():
@@ -79,7 +91,8 @@ def ensure_ray(num_cpus: int | None = None, object_store_memory: int | None = No
         ray.init(log_to_driver=False, configure_logging=False)
         return
     ray.init(num_cpus=num_cpus or min(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
-             configure_logging=False, object_store_memory=object_store_memory)
+             configure_logging=False, object_store_memory=object_store_memory,
+             _system_config={"max_direct_call_object_size": INLINE_LIMIT})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -177,33 +190,52 @@ def _buckets(n_shards: int, *parts: Any) -> tuple[np.ndarray, pl.DataFrame]:
     return pairs, links
 
 
-def _shingle_rows(path: str, params: DedupPolicy, pos: np.ndarray, wanted: np.ndarray,
-                  wanted_part: np.ndarray, named: np.ndarray, n_parts: int) -> tuple[Any, ...]:
-    """Shard task: the texts of wanted items to the verify partitions that need them, and the
-    ``submission_id`` of named items."""
+def _shingle_rows(path: str, pos: np.ndarray, wanted: np.ndarray, wanted_part: np.ndarray,
+                  n_parts: int) -> tuple[pl.DataFrame, ...]:
+    """Shard task: ``submission_id`` and texts of the wanted items, to the partitions that want them."""
     keep = np.isin(pos, wanted)
     frame = _read(path, ["submission_id", "instruction", "response", "text"])
     sub = frame.filter(pl.Series(keep)).with_columns(pos=pl.Series(pos[keep], dtype=pl.Int64))
     need = pl.DataFrame({"pos": wanted, "part": wanted_part}, schema={"pos": pl.Int64, "part": pl.Int64})
     rows = sub.join(need, on="pos", how="inner")
-    cols = [c for c in ("pos", "instruction", "response", "text") if c in rows.columns]
-    out = [rows.filter(pl.col("part") == k).select(cols) for k in range(n_parts)]
-    ids = (frame.select("submission_id").with_columns(pos=pl.Series(pos, dtype=pl.Int64))
-           .filter(pl.Series(np.isin(pos, named))))
-    return (*out, ids)
+    cols = [c for c in ("pos", "submission_id", "instruction", "response", "text") if c in rows.columns]
+    return tuple(rows.filter(pl.col("part") == k).select(cols) for k in range(n_parts))
 
 
-def _verify(params: DedupPolicy, pairs: np.ndarray, *texts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Partition task: exact Jaccard of its pairs and each later item's best earlier candidate."""
+def _verify(params: DedupPolicy, pairs: np.ndarray, exact: pl.DataFrame, out: str | None,
+            *texts: pl.DataFrame) -> tuple[Any, Any]:
+    """Partition task: exact Jaccard of its pairs, each later item's best earlier candidate, and
+    the links of its items (score columns, by ``submission_id``) and verified pairs; written to
+    ``out`` (``links-*.parquet``, ``pairs-*.parquet``) when given."""
     f = DedupFilter(params)
-    frame = pl.concat(texts, how="diagonal_relaxed")
+    frame = pl.concat(texts, how="diagonal_relaxed").unique("pos", keep="first")
     content, instr = dedup_texts(frame)
     r, q = f.verify(content, instr, frame["pos"].to_numpy(), pairs)
-    verified = pl.DataFrame({"later": pairs[:, 0], "earlier": pairs[:, 1], "response_sim": r,
-                             "instruction_sim": q}, schema={"later": pl.Int64, "earlier": pl.Int64,
-                                                            "response_sim": pl.Float64,
-                                                            "instruction_sim": pl.Float64})
-    return verified, best_links(pairs, r, q)
+    best = best_links(pairs, r, q)
+    sid = frame.select(pl.col("pos").alias("key"), "submission_id")
+
+    def named(df: pl.DataFrame, col: str, alias: str) -> pl.DataFrame:
+        return df.join(sid.rename({"key": col, "submission_id": alias}), on=col, how="left")
+
+    exact_sid = named(named(exact, "pos", "submission_id"), "of", "dedup.exact_of").select(
+        "submission_id", "dedup.exact_of")
+    near = named(named(best, "i", "submission_id"), "j", "dedup.near_of").select(
+        "submission_id", "dedup.near_of", pl.col("s").alias("dedup.near_sim"),
+        pl.col("r").alias("dedup.near_response_sim"), pl.col("q").alias("dedup.near_instruction_sim"))
+    links = exact_sid.join(near, on="submission_id", how="full", coalesce=True).select("submission_id",
+                                                                                        *SCORE_COLUMNS)
+    verified = pl.DataFrame({"l": pairs[:, 0], "e": pairs[:, 1], "response_sim": r, "instruction_sim": q},
+                            schema={"l": pl.Int64, "e": pl.Int64, "response_sim": pl.Float64,
+                                    "instruction_sim": pl.Float64})
+    pair_frame = named(named(verified, "l", "later"), "e", "earlier").select(
+        "later", "earlier", "response_sim", "instruction_sim",
+        pl.min_horizontal("response_sim", "instruction_sim").alias("sim"))
+    if out is None:
+        return links, pair_frame
+    tag = f"{int(pairs[0, 0]) if len(pairs) else 0:012d}-{os.getpid()}-{time.time_ns()}"
+    links.write_parquet(Path(out) / f"links-{tag}.parquet")
+    pair_frame.write_parquet(Path(out) / f"pairs-{tag}.parquet")
+    return links.height, pair_frame.height
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,13 +248,39 @@ class RayDedupResult:
     ``links``: ``submission_id`` plus the score columns of
     :class:`~olkit.filters.dedup.DedupFilter` for items with an exact duplicate earlier or a
     candidate pair (every other item scores null/0.0).  ``pairs``: verified candidate pairs
-    ``later, earlier`` (submission ids) with ``response_sim, instruction_sim, sim``.
+    ``later, earlier`` (submission ids) with ``response_sim, instruction_sim, sim``.  Both stay in
+    the Ray object store (or the ``out`` folder) until first read; read them before
+    ``ray.shutdown()`` unless written to ``out``.
     """
 
-    links: pl.DataFrame
-    pairs: pl.DataFrame
     n_items: int
+    n_linked: int
+    n_pairs: int
     seconds: dict[str, float] = field(default_factory=dict)
+    out: Path | None = None
+    _parts: list[Any] = field(default_factory=list, repr=False)
+    _frames: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
+
+    def _load(self, which: int) -> pl.DataFrame:
+        name = ("links", "pairs")[which]
+        if name not in self._frames:
+            if self.out is not None:
+                files = sorted(self.out.glob(f"{name}-*.parquet"))
+                frames = [pl.read_parquet(f) for f in files]
+            else:
+                import ray
+
+                frames = ray.get([part[which] for part in self._parts])
+            self._frames[name] = pl.concat(frames, how="vertical").sort(("submission_id", "later")[which])
+        return self._frames[name]
+
+    @property
+    def links(self) -> pl.DataFrame:
+        return self._load(0)
+
+    @property
+    def pairs(self) -> pl.DataFrame:
+        return self._load(1)
 
     def scores(self, submission_ids: pl.Series) -> pl.DataFrame:
         """The filter's score frame for these items (in this order): links joined, defaults elsewhere."""
@@ -238,18 +296,20 @@ class RayDedupResult:
         own cluster.  Resolved from the links alone."""
         from olkit.filters.dedup import near_clusters
 
-        parents = self.links.select(pl.coalesce("dedup.exact_of", pl.when(pl.col("dedup.near_sim") >= threshold)
-                                                .then(pl.col("dedup.near_of"))).alias("p"))["p"].drop_nulls()
-        roots = pl.DataFrame({"submission_id": parents.unique()}).join(self.links.select("submission_id"),
+        links = self.links
+        parents = links.select(pl.coalesce("dedup.exact_of", pl.when(pl.col("dedup.near_sim") >= threshold)
+                                           .then(pl.col("dedup.near_of"))).alias("p"))["p"].drop_nulls()
+        roots = pl.DataFrame({"submission_id": parents.unique()}).join(links.select("submission_id"),
                                                                         on="submission_id", how="anti")
         frame = pl.concat([roots.with_columns(*[pl.lit(None, dtype=pl.String).alias(c) for c in SCORE_COLUMNS[:2]],
                                               *[pl.lit(0.0).alias(c) for c in SCORE_COLUMNS[2:]]),
-                           self.links.select("submission_id", *SCORE_COLUMNS)], how="vertical")
+                           links.select("submission_id", *SCORE_COLUMNS)], how="vertical")
         return near_clusters(frame, threshold).join(roots, on="submission_id", how="anti")
 
 
 def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *, n_partitions: int | None = None,
-              order_column: str | None = None, sample_per_shard: int = 256) -> RayDedupResult:
+              order_column: str | None = None, out: str | Path | None = None,
+              sample_per_shard: int = 256) -> RayDedupResult:
     """Exact and near duplicates of a corpus in Parquet ``shards``, in Ray tasks (see the module doc).
 
     Shards hold ``submission_id``, content (``text`` or ``instruction``/``response``) and
@@ -257,6 +317,13 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
     a column with each row's position in batch order (skips the sample sort).  Ray must be
     initialised (:func:`ensure_ray`).  Same scores as ``DedupFilter(params).score`` on the
     concatenated, :func:`~olkit.filters.base.prepare_batch`-ordered shards.
+
+    ``n_partitions`` (default: one per 250k items, 2 to 64) sets how many ways each shuffle
+    splits; a shuffle makes shards x partitions objects, and Ray's driver keeps a little memory
+    per object, so it grows with the data, not with the shard count.  ``out``: a folder where the
+    partition tasks write the links and pairs (``links-*.parquet``, ``pairs-*.parquet``); without
+    it they stay in the object store and the driver reads them when the result's ``links`` /
+    ``pairs`` are first used (which it does here, to count them).
     """
     import ray
 
@@ -265,7 +332,8 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
     n_shards = len(paths)
     if n_shards == 0:
         raise ValueError("dedup_ray needs at least one shard")
-    k = n_partitions or max(2, min(64, n_shards))
+    n_rows = int(pl.scan_parquet(paths).select(pl.len()).collect().item())  # Parquet footers only
+    k = n_partitions or max(2, min(64, -(-n_rows // 250_000)))
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -299,7 +367,7 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
         del counted
         n_items = int(sum(counts))
     else:
-        n_items = int(pl.scan_parquet(paths).select(pl.len()).collect().item())
+        n_items = n_rows
     seconds["order"] = time.perf_counter() - t0
 
     # 2. signatures
@@ -319,39 +387,36 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
     del got
     seconds["signatures_buckets"] = time.perf_counter() - t1
 
-    # 4. verify
+    # 4. verify (pairs by their later item; exact links by the duplicate)
     t2 = time.perf_counter()
     part_of_pair = pairs[:, 0] % k
+    e_pos, e_of = exact["pos"].to_numpy(), exact["of"].to_numpy()
+    e_part = e_pos % k
     wanted = unique_pairs(np.concatenate([np.stack([pairs[:, 0], part_of_pair], 1),
-                                          np.stack([pairs[:, 1], part_of_pair], 1)]))
-    named = np.union1d(np.union1d(pairs.reshape(-1), exact["pos"].to_numpy()), exact["of"].to_numpy())
-    wanted_ref, part_ref, named_ref = ray.put(wanted[:, 0]), ray.put(wanted[:, 1]), ray.put(named)
-    rows = [call(_shingle_rows, k + 1, p, params, pos_refs[s], wanted_ref, part_ref, named_ref, k)
-            for s, p in enumerate(paths)]
-    ver = [call(_verify, 2, params, ray.put(pairs[part_of_pair == j]), *[x[j] for x in rows])
-           for j in range(k)]
-    ids = pl.concat(ray.get([x[k] for x in rows]), how="vertical")
-    got = ray.get([v for pair in ver for v in pair])
-    del rows, ver
-    verified = pl.concat([got[2 * j] for j in range(k)], how="vertical")
-    best = pl.concat([got[2 * j + 1] for j in range(k)], how="vertical")
+                                          np.stack([pairs[:, 1], part_of_pair], 1),
+                                          np.stack([e_pos, e_part], 1), np.stack([e_of, e_part], 1)]))
+    wanted_ref, part_ref = ray.put(wanted[:, 0]), ray.put(wanted[:, 1])
+    del wanted
+    rows = [call(_shingle_rows, k, p, pos_refs[s], wanted_ref, part_ref, k) for s, p in enumerate(paths)]
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for old in [*out_dir.glob("links-*.parquet"), *out_dir.glob("pairs-*.parquet")]:
+            old.unlink()
+    parts = [call(_verify, 2, params, ray.put(pairs[part_of_pair == j]), exact.filter(pl.Series(e_part == j)),
+                  None if out_dir is None else str(out_dir), *[x[j] for x in rows]) for j in range(k)]
+    del rows, pos_refs
+    if out_dir is not None:
+        counts = ray.get([c for part in parts for c in part])
+        n_linked, n_pairs = sum(counts[0::2]), sum(counts[1::2])
+        parts = []
+    else:
+        ray.wait([c for part in parts for c in part], num_returns=2 * k, fetch_local=False)
+        n_linked = n_pairs = -1
     seconds["verify"] = time.perf_counter() - t2
-
-    # links, by submission id
-    sid = ids.select(pl.col("pos").alias("key"), pl.col("submission_id"))
-
-    def named_col(frame: pl.DataFrame, col: str, alias: str) -> pl.DataFrame:
-        return frame.join(sid.rename({"key": col, "submission_id": alias}), on=col, how="left")
-
-    exact_sid = named_col(named_col(exact, "pos", "submission_id"), "of", "dedup.exact_of").select(
-        "submission_id", "dedup.exact_of")
-    near = named_col(named_col(best, "i", "submission_id"), "j", "dedup.near_of").select(
-        "submission_id", "dedup.near_of", pl.col("s").alias("dedup.near_sim"),
-        pl.col("r").alias("dedup.near_response_sim"), pl.col("q").alias("dedup.near_instruction_sim"))
-    links = exact_sid.join(near, on="submission_id", how="full", coalesce=True).select("submission_id",
-                                                                                        *SCORE_COLUMNS)
-    pair_frame = named_col(named_col(verified, "later", "l"), "earlier", "e").select(
-        pl.col("l").alias("later"), pl.col("e").alias("earlier"), "response_sim", "instruction_sim",
-        pl.min_horizontal("response_sim", "instruction_sim").alias("sim"))
     seconds["total"] = time.perf_counter() - t0
-    return RayDedupResult(links=links, pairs=pair_frame, n_items=n_items, seconds=seconds)
+    res = RayDedupResult(n_items=n_items, n_linked=n_linked, n_pairs=n_pairs, seconds=seconds, out=out_dir,
+                         _parts=parts)
+    if out_dir is None:
+        res.n_linked, res.n_pairs = res.links.height, res.pairs.height
+    return res
