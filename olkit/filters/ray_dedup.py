@@ -79,8 +79,9 @@ def ensure_ray(num_cpus: int | None = None, object_store_memory: int | None = No
 
     A local Ray is started with ``max_direct_call_object_size`` = :data:`INLINE_LIMIT`: Ray keeps
     task results under that size in the memory of the process that submitted the task, so with
-    its default (100 KiB) the shuffle partitions of :func:`dedup_ray` (shards x partitions of them,
-    each small) would collect in the driver.  On a cluster, set ``RAY_max_direct_call_object_size``
+    its default (100 KiB) the small shuffle partitions of :func:`dedup_ray` (shards x partitions
+    of them) collect in the driver (measured: driver peak 261 MiB instead of 238-242 MiB at 1M
+    documents, ``benchmarks/dedup_ray_bench.py``).  On a cluster, set ``RAY_max_direct_call_object_size``
     the same way when starting it.
     """
     import ray
@@ -202,7 +203,7 @@ def _shingle_rows(path: str, pos: np.ndarray, wanted: np.ndarray, wanted_part: n
     return tuple(rows.filter(pl.col("part") == k).select(cols) for k in range(n_parts))
 
 
-def _verify(params: DedupPolicy, pairs: np.ndarray, exact: pl.DataFrame, out: str | None,
+def _verify(params: DedupPolicy, pairs: np.ndarray, exact: pl.DataFrame, out: str | None, part: int,
             *texts: pl.DataFrame) -> tuple[Any, Any]:
     """Partition task: exact Jaccard of its pairs, each later item's best earlier candidate, and
     the links of its items (score columns, by ``submission_id``) and verified pairs; written to
@@ -232,9 +233,8 @@ def _verify(params: DedupPolicy, pairs: np.ndarray, exact: pl.DataFrame, out: st
         pl.min_horizontal("response_sim", "instruction_sim").alias("sim"))
     if out is None:
         return links, pair_frame
-    tag = f"{int(pairs[0, 0]) if len(pairs) else 0:012d}-{os.getpid()}-{time.time_ns()}"
-    links.write_parquet(Path(out) / f"links-{tag}.parquet")
-    pair_frame.write_parquet(Path(out) / f"pairs-{tag}.parquet")
+    links.write_parquet(Path(out) / f"links-{part:05d}.parquet")  # a retried task overwrites its own file
+    pair_frame.write_parquet(Path(out) / f"pairs-{part:05d}.parquet")
     return links.height, pair_frame.height
 
 
@@ -313,7 +313,8 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
     """Exact and near duplicates of a corpus in Parquet ``shards``, in Ray tasks (see the module doc).
 
     Shards hold ``submission_id``, content (``text`` or ``instruction``/``response``) and
-    optionally ``created_at``; ``submission_id`` must be unique across shards.  ``order_column``:
+    optionally ``created_at``; ``submission_id`` must be unique across shards.  On a cluster the
+    shard paths (and ``out``) must be readable (writable) from every node: a shared file system.  ``order_column``:
     a column with each row's position in batch order (skips the sample sort).  Ray must be
     initialised (:func:`ensure_ray`).  Same scores as ``DedupFilter(params).score`` on the
     concatenated, :func:`~olkit.filters.base.prepare_batch`-ordered shards.
@@ -351,7 +352,8 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
     # 1. order
     order_by_shard: list[list[Any]] = [[] for _ in paths]
     if order_column is None:
-        samples = ray.get([ray.remote(_order_sample).remote(p, sample_per_shard) for p in paths])
+        sample = ray.remote(_order_sample)
+        samples = ray.get([sample.remote(p, sample_per_shard) for p in paths])
         pool = pl.concat(samples, how="vertical").sort("t", "sid")
         cut = np.linspace(0, pool.height, k + 1).astype(np.int64)[1:-1]
         splitters = pool.gather(cut).unique(maintain_order=True) if pool.height else pool
@@ -404,7 +406,7 @@ def dedup_ray(shards: Sequence[str | Path], params: DedupPolicy | None = None, *
         for old in [*out_dir.glob("links-*.parquet"), *out_dir.glob("pairs-*.parquet")]:
             old.unlink()
     parts = [call(_verify, 2, params, ray.put(pairs[part_of_pair == j]), exact.filter(pl.Series(e_part == j)),
-                  None if out_dir is None else str(out_dir), *[x[j] for x in rows]) for j in range(k)]
+                  None if out_dir is None else str(out_dir), j, *[x[j] for x in rows]) for j in range(k)]
     del rows, pos_refs
     if out_dir is not None:
         counts = ray.get([c for part in parts for c in part])
