@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--store", required=True, help="DuckDB ledger file (see `olkit ingest`)")
     p.add_argument("--policy", help="policy YAML/JSON file (default: the embedded default policy)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local: in-process; ray: Ray Data over Parquet shards (identical decisions)")
+                   help="local: in-process; ray: Ray Data over Parquet shards, dedup shuffled across Ray "
+                        "tasks (identical decisions)")
     p.add_argument("--kind", choices=("auto", "instruction", "document"), default="auto",
                    help="default filter list to use (auto: document if the submissions carry 'text')")
     p.add_argument("--models", action="store_true",

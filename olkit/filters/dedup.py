@@ -212,8 +212,24 @@ def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
     # one sortable uint64 per (bucket, item): the top 32 bits of the bucket key (band_keys mixes the
     # band in; a rare 32-bit collision only adds a candidate, which similarity checks later) and the
     # item index, so one plain sort groups buckets with their members in batch order
-    packed = (keys[idx].T.reshape(-1) & np.uint64(0xFFFFFFFF00000000)) | np.tile(idx, bands).astype(np.uint64)
-    packed.sort()
+    return pairs_from_packed(bucket_entries(keys[idx], idx))
+
+
+def bucket_entries(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """One uint64 per (band, item): the top 32 bits of the band's bucket key over the item's
+    position ``order`` (< 2**32) in batch order.  Buckets are the top 32 bits, so entries can be
+    partitioned by bucket (``entries >> 32``) and grouped anywhere (:func:`pairs_from_packed`)."""
+    bands = keys.shape[1]
+    return (keys.T.reshape(-1) & np.uint64(0xFFFFFFFF00000000)) | np.tile(order, bands).astype(np.uint64)
+
+
+def pairs_from_packed(packed: np.ndarray) -> np.ndarray:
+    """Sorted distinct ``(later, earlier)`` pairs from bucket entries (:func:`bucket_entries`):
+    each bucket member linked to the bucket's first and previous member.  Every entry of a bucket
+    must be present (a subset of whole buckets gives exactly those buckets' pairs)."""
+    if len(packed) < 2:
+        return np.zeros((0, 2), np.int64)
+    packed = np.sort(packed)
     i = (packed & MAX_HASH_32).astype(np.int64)
     k = packed >> np.uint64(32)
     same = k[1:] == k[:-1]  # element j+1 shares the bucket of element j
@@ -223,6 +239,11 @@ def candidate_pairs(keys: np.ndarray, active: np.ndarray) -> np.ndarray:
     pairs = np.concatenate([np.stack([later, i[:-1][same]], axis=1),
                             np.stack([later, first[1:][same]], axis=1)])
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return unique_pairs(pairs)
+
+
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Sorted distinct rows of an ``(m, 2)`` array of item positions (< 2**32)."""
     if len(pairs) == 0:
         return np.zeros((0, 2), np.int64)
     packed = _sorted_unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
@@ -326,36 +347,42 @@ class DedupFilter(Filter):
         fn = word_shingles if self.lsh.shingle == "word" else char_shingles
         return fn(texts, self.lsh.shingle_size)
 
+    def content_signatures(self, content: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """``(band keys (n, bands), has-shingles mask)`` of the contents (one item's row depends on
+        that item only, so shards can compute them apart)."""
+        c_doc, c_sh = self._shingles(content)
+        sig = minhash_signatures(c_doc, c_sh, len(content), self.lsh.num_perm, self.lsh.seed)
+        active = np.zeros(len(content), dtype=bool)
+        active[c_doc] = True
+        return band_keys(sig, self.lsh.bands, self.lsh.rows), active
+
+    def verify(self, content: pl.Series, instr: pl.Series, ids: np.ndarray,
+               pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact Jaccard similarity (response, instruction) of candidate ``pairs`` of item ids
+        (``ids[k]`` is the id of ``content[k]``/``instr[k]``)."""
+        c_doc, c_sh = self._shingles(content)
+        i_doc, i_sh = self._shingles(instr)
+        return (exact_jaccard(ids[c_doc], c_sh, pairs),
+                exact_jaccard(ids[i_doc], i_sh, pairs, empty_both=1.0))
+
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = with_content_columns(batch)
         n = batch.height
         sids = batch["submission_id"]
-        norm = batch.select(normalised_content().alias("n"))["n"]
-        keys = pl.DataFrame({"sid": sids, "n": norm}).with_columns(
-            pl.struct(pl.col("n").hash(seed=101).alias("h1"), pl.col("n").hash(seed=202).alias("h2")).alias("key"))
+        keys = exact_keys(batch).with_columns(sid=sids)
         exact_of = keys.select(
-            pl.when(pl.col("n").str.len_chars() == 0).then(None)
-            .otherwise(pl.col("sid").first().over("key")).alias("of"), "sid")
+            pl.when(pl.col("empty")).then(None)
+            .otherwise(pl.col("sid").first().over("h1", "h2")).alias("of"), "sid")
         exact_of = exact_of.select(pl.when(pl.col("of") != pl.col("sid")).then(pl.col("of")).alias("of"))["of"]
 
-        content = batch.select(pl.coalesce(pl.col("text"), pl.col("response")).fill_null("").alias("c"))["c"]
-        instr = batch.select(pl.when(pl.col("text").is_null()).then(pl.col("instruction")).fill_null("")
-                             .alias("i"))["i"]
-        c_doc, c_sh = self._shingles(content)
-        sig = minhash_signatures(c_doc, c_sh, n, self.lsh.num_perm, self.lsh.seed)
-        active = np.zeros(n, dtype=bool)
-        active[c_doc] = True
-        pairs = candidate_pairs(band_keys(sig, self.lsh.bands, self.lsh.rows), active)
-        resp_sim = exact_jaccard(c_doc, c_sh, pairs)
-        i_doc, i_sh = self._shingles(instr)
-        instr_sim = exact_jaccard(i_doc, i_sh, pairs, empty_both=1.0)
+        content, instr = dedup_texts(batch)
+        keys, active = self.content_signatures(content)
+        pairs = candidate_pairs(keys, active)
+        resp_sim, instr_sim = self.verify(content, instr, np.arange(n, dtype=np.int64), pairs)
         best_of = np.full(n, -1, dtype=np.int64)
         best = np.zeros((3, n))
-        if len(pairs):
-            frame = pl.DataFrame({"i": pairs[:, 0], "j": pairs[:, 1], "r": resp_sim, "q": instr_sim}) \
-                .with_columns(pl.min_horizontal("r", "q").alias("s"))
-            top = (frame.sort(["i", "s", "j"], descending=[False, True, False])
-                   .group_by("i", maintain_order=True).first())
+        top = best_links(pairs, resp_sim, instr_sim)
+        if top.height:
             idx = top["i"].to_numpy()
             best_of[idx] = top["j"].to_numpy()
             best[0, idx], best[1, idx], best[2, idx] = top["s"].to_numpy(), top["r"].to_numpy(), top["q"].to_numpy()
@@ -380,6 +407,35 @@ class DedupFilter(Filter):
         ]
         score = pl.when(exact).then(1.0).otherwise(c("dedup.near_sim"))
         return rule_decisions(scores, rules, score, enabled=p.enabled)
+
+
+def exact_keys(batch: pl.DataFrame) -> pl.DataFrame:
+    """``empty, h1, h2`` per item: whether the normalised content is empty, and its 128-bit hash
+    (two seeded 64-bit polars hashes; items with equal keys are exact duplicates)."""
+    norm = with_content_columns(batch).select(normalised_content().alias("n"))["n"]
+    return pl.DataFrame({"n": norm}).select(pl.col("n").str.len_chars().eq(0).alias("empty"),
+                                            pl.col("n").hash(seed=101).alias("h1"),
+                                            pl.col("n").hash(seed=202).alias("h2"))
+
+
+def dedup_texts(batch: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """(content, instruction) MinHash and verification read: the document text or the response,
+    and the instruction of instruction items ("" for documents)."""
+    batch = with_content_columns(batch)
+    content = batch.select(pl.coalesce(pl.col("text"), pl.col("response")).fill_null("").alias("c"))["c"]
+    instr = batch.select(pl.when(pl.col("text").is_null()).then(pl.col("instruction")).fill_null("")
+                         .alias("i"))["i"]
+    return content, instr
+
+
+def best_links(pairs: np.ndarray, resp_sim: np.ndarray, instr_sim: np.ndarray) -> pl.DataFrame:
+    """``i, j, s, r, q``: for each later item ``i`` of the verified pairs, the earlier candidate
+    ``j`` with the highest pair similarity ``s = min(r, q)`` (ties: the earliest ``j``)."""
+    frame = pl.DataFrame({"i": pairs[:, 0], "j": pairs[:, 1], "r": resp_sim, "q": instr_sim},
+                         schema={"i": pl.Int64, "j": pl.Int64, "r": pl.Float64, "q": pl.Float64}) \
+        .with_columns(pl.min_horizontal("r", "q").alias("s"))
+    return (frame.sort(["i", "s", "j"], descending=[False, True, False])
+            .group_by("i", maintain_order=True).first().select("i", "j", "s", "r", "q"))
 
 
 def exact_jaccard(doc: np.ndarray, shingles: np.ndarray, pairs: np.ndarray, *, empty_both: float = 0.0) -> np.ndarray:

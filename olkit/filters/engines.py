@@ -2,7 +2,9 @@
 
 * :func:`score_local` -- every filter in this process, one after the other;
 * :func:`score_ray` -- per-row filters in Ray Data tasks over Parquet shards of the batch (local
-  Ray, or a cluster when ``RAY_ADDRESS`` is set), cross-row filters (dedup) on the driver.
+  Ray, or a cluster when ``RAY_ADDRESS`` is set); dedup scaled out over the same shards in Ray tasks
+  (:func:`olkit.filters.ray_dedup.dedup_ray`: shuffled band buckets, pairs verified in tasks, the
+  driver holds only the links); other cross-row filters on the driver.
 
 Both return ``(scores, seconds)``: ``submission_id`` plus every filter's ``<name>.<signal>``
 columns in batch order, and the scoring time per filter.  :class:`olkit.filters.Pipeline` picks
@@ -23,7 +25,6 @@ Example
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from olkit.filters.base import CONTENT_COLUMNS, META_COLUMNS, Filter, is_cross_row, prepare_batch
+from olkit.filters.dedup import DedupFilter
+from olkit.filters.ray_dedup import dedup_ray, ensure_ray
 
 
 def score_local(filters: Sequence[Filter], batch: pl.DataFrame, *, progress: bool = False) -> tuple[pl.DataFrame, dict[str, float]]:
@@ -48,16 +51,13 @@ def score_local(filters: Sequence[Filter], batch: pl.DataFrame, *, progress: boo
 
 def score_ray(filters: Sequence[Filter], batch: pl.DataFrame, *, progress: bool = False,
               n_shards: int | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Per-row filters in Ray Data tasks over Parquet shards, cross-row filters (dedup) on the
-    driver over the whole batch; the same scores as :func:`score_local`."""
-    import ray
-
+    """Per-row filters in Ray Data tasks over Parquet shards, dedup in Ray tasks over the same shards
+    (:func:`~olkit.filters.ray_dedup.dedup_ray`), other cross-row filters on the driver over the
+    whole batch; the same scores as :func:`score_local`."""
     row_filters = [f for f in filters if not is_cross_row(f)]
     cross_filters = [f for f in filters if is_cross_row(f)]
     seconds: dict[str, float] = {}
-    if not ray.is_initialized():
-        ray.init(num_cpus=min(2, os.cpu_count() or 1), include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+    ensure_ray()
     import logging
 
     import ray.data
@@ -90,11 +90,16 @@ def score_ray(filters: Sequence[Filter], batch: pl.DataFrame, *, progress: bool 
             for f in row_filters:
                 seconds[f.name] = elapsed * timing.get(f"__sec_{f.name}", 0.0) / total
             row_scores = got.drop("__row", "^__sec_.*$")
-    parts = {f.name: row_scores.select(pl.col(f"^{_re(f.name)}\\..*$")) for f in row_filters}
-    for f in tqdm(cross_filters, desc="global scoring", disable=not progress, leave=False):
-        t0 = time.perf_counter()
-        parts[f.name] = checked_scores(f, batch)
-        seconds[f.name] = time.perf_counter() - t0
+        parts = {f.name: row_scores.select(pl.col(f"^{_re(f.name)}\\..*$")) for f in row_filters}
+        shards = sorted(Path(tmp).glob("shard-*.parquet"))
+        for f in tqdm(cross_filters, desc="global scoring", disable=not progress, leave=False):
+            t0 = time.perf_counter()
+            if type(f) is DedupFilter:  # scaled out: positions are the batch's row index
+                scores = dedup_ray(shards, f.params, order_column="__row").scores(batch["submission_id"])
+                parts[f.name] = scores.drop("submission_id")
+            else:
+                parts[f.name] = checked_scores(f, batch)
+            seconds[f.name] = time.perf_counter() - t0
     return pl.concat([batch.select("submission_id")] + [parts[f.name] for f in filters],
                      how="horizontal"), seconds
 
