@@ -68,6 +68,21 @@ class HeuristicsPolicy(Section):
     to switch a rule off, e.g. ``max_symbol_word_ratio: 1.0``)."""
 
     enabled: bool = True
+    #: ``olkit``: the rules adapted to short instruction/response items (below).  ``datatrove``: HF
+    #: datatrove's GopherQuality + GopherRepetition + C4Quality + FineWebQuality filters with their
+    #: default arguments -- datatrove's tokenisation, line splitting and conditions, reading the
+    #: Gopher/C4/FineWeb thresholds below plus the ``dt_*`` fields (see
+    #: :mod:`olkit.filters.datatrove_compat`).  Scoring-time: the two presets compute different signals.
+    preset: Literal["olkit", "datatrove"] = Field("olkit", json_schema_extra=SCORING)
+    #: datatrove preset only: Gopher's document length in non-symbol words.
+    dt_min_doc_words: int = Field(50, ge=0)
+    dt_max_doc_words: int = Field(100_000, ge=1)
+    #: datatrove preset only: C4's minimum number of sentences in kept lines.
+    dt_min_sentences: int = Field(5, ge=0)
+    #: datatrove preset only: FineWeb's duplicated-line characters / characters (``char_duplicates_ratio``).
+    dt_max_dup_line_char_ratio: Fraction = Field(0.01, ge=0.0, le=1.0)
+    #: datatrove preset only: FineWeb's line breaks per word (``new_line_ratio``).
+    dt_max_newline_word_ratio: float = Field(0.3, ge=0.0)
     #: Rules about word statistics only apply to texts with at least this many words (short answers
     #: such as "Paris." are legitimate in instruction data; length is the format filter's business).
     min_words_for_stats: int = Field(8, ge=1)
