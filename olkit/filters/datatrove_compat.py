@@ -6,9 +6,11 @@ instruction/response items.  This module reproduces instead what HF datatrove's
 decide with their default arguments (English), so that a speed comparison with datatrove compares
 the same decisions, and so that a user migrating from datatrove keeps its behaviour:
 
-* words are datatrove's spaCy-English tokens, approximated by one regular expression
-  (:data:`TOKEN_RE`: words with inner periods, URLs, contractions split as ``do`` + ``n't``, each
-  punctuation character its own token, ``...`` one token); blank tokens are dropped as datatrove does;
+* words are datatrove's spaCy-English tokens, approximated by one regular expression per
+  whitespace chunk (:data:`TOKEN_RE`: prefix/suffix punctuation split off one character at a time,
+  words with inner periods kept, spaCy's infix splits and contractions (``do`` + ``n't``) applied
+  first, URLs and e-mail addresses, abbreviations, emoticons and ``...`` one token each); blank
+  tokens are dropped as datatrove does;
 * sentences (C4's ``min_num_sentences``) are counted as spaCy's sentencizer does on those tokens: a new
   sentence starts at the first non-punctuation token after a token that is a sentence-final character;
 * lines, paragraphs and their duplicates are split exactly as datatrove splits them
@@ -50,13 +52,14 @@ _SUF = _PRE + ".°"
 #: "e.g."-style ones, runs of "-" or "." (one token), a core (a chunk without its leading prefix and
 #: trailing suffix characters), any single character.
 TOKEN_RE = (r"(?i:n['’]t)|['’](?i:s|re|ve|ll|d|m)\b"
-            r"|\p{L}(?:\.\p{L})*\.(?:\s|$)"
-            r"|-{2,}|\.{3,}"
+            r"|[:;=]-?[()DPpO/\\|\]\[]|''"  # emoticons, '' (one token each in spaCy)
+            r"|\p{L}(?:\.\p{L})+\.|\p{L}\.(?:\s|$)"  # e.g. i.e. U.S. ; one-letter abbreviations
+            r"|-{2,}|\.{2,}"
             rf"|{_cls(_PRE + chr(32), True)[:-1]}\s]\S*{_cls(_SUF, True)[:-1]}\s]|{_cls(_PRE, True)[:-1]}\s]"
             r"|\S")
 #: A whitespace chunk holding a URL is one token, less leading/trailing punctuation (spaCy's url_match).
-_URL_CHUNK = r"[A-Za-z][A-Za-z0-9+.-]*://"
-_URL_TOKEN_RE = _URL_CHUNK + r"\S*" + _cls(_SUF, True)[:-1] + r"\s]|\S"
+_URL_CHUNK = r"[A-Za-z][A-Za-z0-9+.-]*://|^[\w.+-]+@[\w-]+\.[\w.-]+"  # URLs and e-mail addresses
+_URL_TOKEN_RE = r"(?:[A-Za-z][A-Za-z0-9+.-]*://|[\w.+-]+@)\S*" + _cls(_SUF, True)[:-1] + r"\s]|\S"
 #: spaCy English abbreviation exceptions that keep their period (a few frequent ones).
 _ABBREV = r"\b(vs|Mr|Mrs|Ms|Dr|Inc|Ltd|Jr|Sr|St|Co|Corp|Prof|approx|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec)\."
 #: (pattern, replacement) applied before tokenising: contractions and spaCy's infix splits.
@@ -68,6 +71,8 @@ _PRESPLIT = (
     (r"([\p{L}\p{N}])([:<>=/])(\p{L})", "$1 $2 $3"),
     (r"(\p{L}),(\p{L})", "$1 , $2"),
     (r"([\p{L}\p{N}])([-–—])(\p{L})", "$1 $2 $3"),
+    (r"(\p{N})([-+*^])(\p{N})", "$1 $2 $3"),
+    (r"(\S)(\.{2,}|…)(\S)", "$1 $2 $3"),
 )
 _SYMBOL_TOKEN = "^" + _cls(PUNCT_CHARS) + "+$"
 _SENT_TOKEN = "^" + _cls(SENT_CHARS) + "$"
