@@ -59,6 +59,11 @@ def test_signatures_lists_and_links_alone_pass():
         "bug is https://bugs.python.org/issue12345 -- see also #python on IRC.\n\n--\nBob Smith\n+1 555 123 4567",
         "Useful references:\n- https://peps.python.org/pep-0008/\n- https://peps.python.org/pep-0257/\n"
         "- https://peps.python.org/pep-0484/\n- https://peps.python.org/pep-0526/\n- https://typing.readthedocs.io/",
+        # code repeats its identifiers and has few function words: not keyword stuffing
+        "class C:\n    def getx(self): return self._x\n    def setx(self, value): self._x = value\n"
+        "    def delx(self): del self._x\n    x = property(getx, setx, delx, 'the x property')",
+        "typedef struct {\n    binaryfunc nb_add;\n    binaryfunc nb_subtract;\n    binaryfunc nb_multiply;\n"
+        "    binaryfunc nb_remainder;\n    binaryfunc nb_divmod;\n} PyNumberMethods;",
     ]
     d = _decide(texts)
     assert d["passed"].all(), d["reason_codes"].to_list()

@@ -192,8 +192,10 @@ class SpamPolicy(Section):
     max_word_run: int = Field(3, ge=1)
     #: Keyword stuffing: the top content word's share of content words above this ...
     max_top_word_share: Fraction = Field(0.2, ge=0.0, le=1.0)
-    #: ... in a text whose function words are fewer than this share of its words.
+    #: ... in a text whose function words are fewer than this share of its words ...
     min_stop_ratio: Fraction = Field(0.15, ge=0.0, le=1.0)
+    #: ... and which is not code: code/markup characters (brackets, "=", ";", "_", "*") per word below this.
+    max_code_ratio: float = Field(0.2, ge=0.0)
     #: Fraction of words (of >= 3 letters) in ALL CAPS that counts as shouting (an amplifier).
     max_caps_ratio: Fraction = Field(0.5, ge=0.0, le=1.0)
 

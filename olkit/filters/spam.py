@@ -31,7 +31,8 @@ Reasons (``rule_decisions`` keeps every rule that fired):
 * ``spam.link_farm`` -- more than ``max_links`` links with fewer than ``min_words_per_link`` words
   of prose per link, and a throw-away domain, shortener or intent phrase among them;
 * ``spam.keyword_stuffing`` -- one word repeated in a run (``max_word_run``) or making up more than
-  ``max_top_word_share`` of a text's content words with few function words.
+  ``max_top_word_share`` of a text's content words with few function words; never on code (code
+  characters per word at or above ``max_code_ratio``: a function repeating ``self`` or ``key`` is not SEO).
 
 ``spam.target_human_fpr`` states the false-positive rate on human text the defaults are held to;
 ``benchmarks/spam_bench.py`` reports it per human source (python3.11-doc, changelogs with
@@ -153,6 +154,8 @@ EMOJI = r"\p{Extended_Pictographic}"
 HASHTAG = r"(?:^|\s)#\p{L}[\p{L}\p{N}_]+"  # "#linux", not "Closes: #1054879"
 CAPS_WORD = r"\b\p{Lu}{3,}\b"
 LONG_WORD = r"\b\p{L}{3,}\b"
+#: Characters of code and markup (brackets, "=", ";", "_", "*", "<>", backslash, ">>>" prompts).
+CODE_CHAR = r"[(){}\[\]=;<>*_\\]"
 STOP = r"(?i)\b(?:the|a|an|of|to|in|is|it|and|or|for|on|with|that|this|be|are|as|by|not|if|at|from|was|which|you|we|can|will)\b"
 #: Weights of ``spam.score`` (intent first; amplifiers count only with an intent phrase).
 WEIGHTS = {"intent": 1.0, "link": 0.5, "money": 0.5, "phone": 0.5, "emoji": 0.5, "exclaim": 0.5, "caps": 0.5,
@@ -229,6 +232,7 @@ class SpamFilter(Filter):
             pl.when(long_words >= 4).then(t.str.count_matches(CAPS_WORD) / long_words.clip(lower_bound=1.0))
             .otherwise(0.0).alias("spam.caps_ratio"),
             (t.str.count_matches(STOP) / words.clip(lower_bound=1.0)).alias("spam.stop_ratio"),
+            (t.str.count_matches(CODE_CHAR) / words.clip(lower_bound=1.0)).alias("spam.code_ratio"),
             words.cast(pl.Int64).alias("spam.words"),
         )
         texts = batch.select(t.alias("t"))["t"]
@@ -281,8 +285,9 @@ class SpamFilter(Filter):
                                                 | (c("spam.hashtags") > 0) | (score >= 2.0))),
             ("spam.link_farm", (c("spam.links") > p.max_links) & (prose_per_link < p.min_words_per_link)
              & ((c("spam.throwaway_links") > 0) | (score > 0))),
-            # prose (function words >= min_stop_ratio of the words) is never keyword stuffing
-            ("spam.keyword_stuffing", (c("spam.stop_ratio") < p.min_stop_ratio) & (
+            # prose (function words >= min_stop_ratio of the words) and code are never keyword stuffing
+            ("spam.keyword_stuffing", (c("spam.stop_ratio") < p.min_stop_ratio)
+             & (c("spam.code_ratio") < p.max_code_ratio) & (
                 (c("spam.word_run") > p.max_word_run)
                 | ((c("spam.top_word_count") >= 5) & (c("spam.top_word_share") > p.max_top_word_share)
                    & (c("spam.links") <= 1)))),
