@@ -4,8 +4,11 @@ Both sides see the same documents, built from real text: Python standard-library
 language-reference sections (``pydoc_data.topics``) plus Debian package descriptions shipped in
 ``data/``, split into paragraphs and recombined (seeded) into 1-6 paragraph documents.
 
-* olkit: ``HeuristicsFilter.score`` + ``decide`` (Gopher quality + Gopher repetition + C4/FineWeb
-  line rules) over the whole frame, polars/numpy multi-threaded.
+* olkit, two configurations of ``HeuristicsFilter.score`` + ``decide`` over the whole frame,
+  polars/numpy multi-threaded: ``heuristics.preset: datatrove`` (datatrove's thresholds,
+  tokenisation and conditions -- the configuration the speed ratio is quoted on, because it takes
+  the same decisions) and the default ``olkit`` preset (rules adapted to short items; it decides
+  differently by design, so its ratio is reported but not quoted).
 * datatrove: ``GopherQualityFilter``, ``GopherRepetitionFilter``, ``C4QualityFilter`` and
   ``FineWebQualityFilter``, each applied to every document (like olkit, which scores everything),
   in ``--workers`` processes (default 2 = the cores of the reference machine).
@@ -15,13 +18,19 @@ Run::
     nice -n 10 .venv/bin/python benchmarks/heuristics_bench.py --docs 200000
 
 Writes ``benchmarks/results/heuristics.json``.  ``--peer-docs N`` times datatrove on the first N
-documents only and reports its documents/s from those (stated in the JSON).
+documents only and reports its documents/s from those (stated in the JSON); decision agreement is
+measured on those N documents.  Times are wall-clock seconds and CPU seconds (olkit: this process;
+datatrove: its worker processes), because the reference machine is shared: the CPU ratio is the one
+that does not depend on what else runs.  Each side is timed ``--repeats`` times, interleaved, and
+the median is reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import statistics
 import sys
 import time
 from multiprocessing import get_context
@@ -59,17 +68,18 @@ def make_corpus(n_docs: int, seed: int = 0) -> list[str]:
     return out
 
 
-def run_olkit(docs: list[str]) -> tuple[float, np.ndarray]:
+def run_olkit(docs: list[str], preset: str = "olkit") -> tuple[float, float, np.ndarray]:
+    """(wall s, CPU s, passed) of one configuration of olkit's heuristics on ``docs``."""
     from olkit.filters.config import FilterPolicy
     from olkit.filters.heuristics import HeuristicsFilter
 
     frame = pl.DataFrame({"submission_id": [str(i) for i in range(len(docs))], "text": docs})
-    f = HeuristicsFilter()
-    t0 = time.perf_counter()
+    policy = FilterPolicy(heuristics={"preset": preset})
+    f = HeuristicsFilter(policy.heuristics)
+    c0, t0 = time.process_time(), time.perf_counter()
     scores = f.score(frame)
-    decisions = f.decide(scores, FilterPolicy())
-    elapsed = time.perf_counter() - t0
-    return elapsed, decisions["passed"].to_numpy()
+    decisions = f.decide(scores, policy)
+    return time.perf_counter() - t0, time.process_time() - c0, decisions["passed"].to_numpy()
 
 
 def _datatrove_chunk(docs: list[str]) -> list[bool]:
@@ -92,20 +102,27 @@ def _datatrove_chunk(docs: list[str]) -> list[bool]:
     return out
 
 
-def run_datatrove(docs: list[str], workers: int) -> tuple[float, np.ndarray]:
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_datatrove(docs: list[str], workers: int) -> tuple[float, float, np.ndarray]:
+    """(wall s, CPU s of this process and its workers, passed) of datatrove's four filters."""
     _datatrove_chunk(docs[:5])  # load the spaCy tokenizer outside the timing
     chunks = [docs[i::workers] for i in range(workers)]
-    t0 = time.perf_counter()
+    c0, k0, t0 = time.process_time(), _children_cpu(), time.perf_counter()
     if workers == 1:
         parts = [_datatrove_chunk(docs)]
     else:
         with get_context("fork").Pool(workers) as pool:
             parts = pool.map(_datatrove_chunk, chunks)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0 + _children_cpu() - k0
     passed = np.empty(len(docs), dtype=bool)
     for w, part in enumerate(parts):
         passed[w::workers] = part
-    return elapsed, passed
+    return elapsed, cpu, passed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,39 +130,69 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--peer-docs", type=int, default=None, help="datatrove on the first N docs only")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "heuristics.json"))
     args = ap.parse_args(argv)
 
     docs = make_corpus(args.docs, args.seed)
     n_chars = sum(map(len, docs))
-    print(f"{len(docs)} documents, {n_chars / 1e6:.1f} M characters", flush=True)
-    ours_s, ours_pass = run_olkit(docs)
-    print(f"olkit: {ours_s:.2f} s ({len(docs) / ours_s:,.0f} docs/s)", flush=True)
     peer_n = min(args.peer_docs or len(docs), len(docs))
-    peer_s, peer_pass = run_datatrove(docs[:peer_n], args.workers)
-    print(f"datatrove: {peer_s:.2f} s for {peer_n} docs ({peer_n / peer_s:,.0f} docs/s)", flush=True)
-    ours_rate, peer_rate = len(docs) / ours_s, peer_n / peer_s
-    agree = float(np.mean(ours_pass[:peer_n] == peer_pass))
+    print(f"{len(docs)} documents, {n_chars / 1e6:.1f} M characters; datatrove on {peer_n}", flush=True)
+    runs: dict[str, list[tuple[float, float]]] = {"datatrove": [], "olkit:datatrove": [], "olkit:olkit": []}
+    passed: dict[str, np.ndarray] = {}
+    for rep in range(args.repeats):  # interleaved, so both sides see the same machine load
+        for side in runs:
+            if side == "datatrove":
+                wall, cpu, ok = run_datatrove(docs[:peer_n], args.workers)
+            else:
+                wall, cpu, ok = run_olkit(docs, side.split(":")[1])
+            runs[side].append((wall, cpu))
+            passed[side] = ok
+            n = peer_n if side == "datatrove" else len(docs)
+            print(f"  [{rep}] {side}: {wall:.2f} s wall, {cpu:.2f} s CPU ({n / wall:,.0f} docs/s)", flush=True)
+
+    def summary(side: str, n: int) -> dict:
+        wall = statistics.median(w for w, _ in runs[side])
+        cpu = statistics.median(c for _, c in runs[side])
+        return {"documents_timed": n, "seconds_median": round(wall, 3), "cpu_seconds_median": round(cpu, 3),
+                "seconds_all": [round(w, 3) for w, _ in runs[side]],
+                "cpu_seconds_all": [round(c, 3) for _, c in runs[side]],
+                "docs_per_s": round(n / wall, 1), "docs_per_cpu_s": round(n / cpu, 1),
+                "pass_rate": round(float(passed[side][:n].mean()), 4)}
+
+    peer = summary("datatrove", peer_n) | {"workers": args.workers, "filters": [
+        "GopherQualityFilter", "GopherRepetitionFilter", "C4QualityFilter", "FineWebQualityFilter"]}
+    configs = {}
+    for side, label in (("olkit:datatrove", "datatrove_compatible"), ("olkit:olkit", "olkit_adapted")):
+        s = summary(side, len(docs))
+        agree = float(np.mean(passed[side][:peer_n] == passed["datatrove"]))
+        configs[label] = s | {
+            "preset": side.split(":")[1],
+            "decision_agreement": round(agree, 4),
+            "speedup_wall": round(s["docs_per_s"] / peer["docs_per_s"], 2),
+            "speedup_cpu": round(s["docs_per_cpu_s"] / peer["docs_per_cpu_s"], 2)}
+    quoted = configs["datatrove_compatible"]
     result = {
         "benchmark": "heuristic quality rules (Gopher quality + Gopher repetition + C4 + FineWeb)",
         "documents": len(docs), "characters": n_chars,
         "corpus": "stdlib docstrings + pydoc language-reference topics + Debian descriptions, "
                   f"paragraphs recombined into 1-6 paragraph documents (seed {args.seed})",
-        "olkit": {"seconds": round(ours_s, 3), "docs_per_s": round(ours_rate, 1),
-                  "pass_rate": round(float(ours_pass.mean()), 4)},
-        "datatrove": {"seconds": round(peer_s, 3), "documents_timed": peer_n, "docs_per_s": round(peer_rate, 1),
-                      "workers": args.workers, "pass_rate": round(float(peer_pass.mean()), 4),
-                      "filters": ["GopherQualityFilter", "GopherRepetitionFilter", "C4QualityFilter",
-                                  "FineWebQualityFilter"]},
-        "speedup": round(ours_rate / peer_rate, 2),
-        "target_speedup": 5.0,
-        "decision_agreement": round(agree, 4),
-        "note": ("decisions differ by design: olkit adapts Gopher/C4 rules to short items (minimum lengths, "
-                 "n-gram rules from 100 words); the comparison is throughput on identical input"),
-        "machine": machine_info("polars", "numpy", "datatrove"),
+        "quoted_config": "datatrove_compatible",
+        "speedup": quoted["speedup_wall"], "speedup_cpu": quoted["speedup_cpu"],
+        "decision_agreement": quoted["decision_agreement"],
+        "target_speedup": 5.0, "target_decision_agreement": 0.99,
+        "olkit": configs, "datatrove": peer,
+        "note": ("the speed ratio is quoted on heuristics.preset=datatrove, which takes datatrove's decisions "
+                 "(agreement above, measured on the documents datatrove was run on); olkit_adapted (the default "
+                 "preset, rules adapted to short items) decides differently by design and is reported separately. "
+                 "Each datatrove filter sees the original text (as in a pipeline where the filters run side by "
+                 "side, not C4's line-dropped text). Wall seconds are medians of interleaved repeats on a shared "
+                 "2-core machine; CPU seconds count datatrove's worker processes."),
+        "machine": machine_info("polars", "numpy", "datatrove", "spacy"),
     }
-    status = write_result(result, {"speedup": ours_rate / peer_rate >= 5.0}, args.out)
+    status = write_result(result, {"speedup": quoted["speedup_cpu"] >= 5.0 and quoted["speedup_wall"] >= 5.0,
+                                   "decision_agreement": quoted["decision_agreement"] >= 0.99}, args.out)
     print(json.dumps(result, indent=2))
     return status
 

@@ -39,7 +39,7 @@ def test_leaf_filters_import_the_template_not_the_pipeline():
 def test_scoring_time_fields_are_marked_and_read_by_the_tuner():
     keys = scoring_keys()
     assert {"dedup.num_perm", "dedup.bands", "dedup.rows", "dedup.shingle", "dedup.shingle_size",
-            "dedup.seed"} == keys
+            "dedup.seed", "heuristics.preset"} == keys
     # decide-time fields are not in it (the tuner's old hand list had these two wrong)
     assert "dedup.exact" not in keys and "language.min_evidence" not in keys
     assert scoring_values(FilterPolicy(), "dedup")["dedup.num_perm"] == 128

@@ -24,6 +24,10 @@ Deviations from the published rules, for short instruction/response items (docum
   drop such a label-like closing line — "This package contains the shared libraries" — and keep the
   rest; an answer cut mid-sentence has no finished paragraph before the cut).
 
+``HeuristicsFilter(HeuristicsPolicy(preset="datatrove"))`` (or a policy with ``heuristics.preset:
+datatrove``) scores and decides instead exactly as HF datatrove's four filters do with their default
+arguments (:mod:`olkit.filters.datatrove_compat`), for like-for-like comparisons and migrations.
+
 Example
 -------
 >>> import polars as pl
@@ -45,8 +49,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from olkit.filters import datatrove_compat
 from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
-from olkit.filters.config import FilterPolicy
+from olkit.filters.config import FilterPolicy, HeuristicsPolicy, scoring_values
 
 #: Gopher's stop words plus frequent English function words (presence of >= 2 distinct ones).
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with",  # Gopher
@@ -193,6 +198,13 @@ class HeuristicsFilter(Filter):
     #: Items scored per slice (bounds the memory of the flattened word arrays).
     chunk_size: ClassVar[int] = 20_000
 
+    def __init__(self, params: HeuristicsPolicy | None = None) -> None:
+        #: scoring-time settings (the ``preset``); thresholds come from the policy at decision time
+        self.params = params or HeuristicsPolicy()
+
+    def scoring_params(self) -> dict[str, object]:
+        return scoring_values(FilterPolicy(heuristics=self.params), "heuristics")
+
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = with_content_columns(batch)
         if batch.height > self.chunk_size:
@@ -201,6 +213,11 @@ class HeuristicsFilter(Filter):
         return self._score(batch)
 
     def _score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self.params.preset == "datatrove":
+            texts = batch.select(main_text().alias("t"))["t"]
+            stats = datatrove_compat.score_frame(texts)
+            return batch.select("submission_id").with_columns(
+                [pl.Series(f"heuristics.dt_{k}", np.asarray(v, dtype=np.float64)) for k, v in stats.items()])
         text = main_text()
         n_tok = text.str.count_matches(r"\S+").cast(pl.Int64)
         n_lines = text.str.count_matches(r"(?m)^[^\n]*\S[^\n]*$").cast(pl.Int64)
@@ -248,6 +265,9 @@ class HeuristicsFilter(Filter):
 
     def decide(self, scores: pl.DataFrame, policy: FilterPolicy) -> pl.DataFrame:
         p = policy.heuristics
+        if p.preset == "datatrove":
+            score = pl.col("heuristics.dt_dup_gline_chars") / pl.col("heuristics.dt_chars").clip(lower_bound=1)
+            return rule_decisions(scores, datatrove_compat.rules(p), score, enabled=p.enabled)
         c = pl.col
         stats = c("heuristics.words") >= p.min_words_for_stats
         long_text = c("heuristics.words") >= p.min_words_for_ngram_rules

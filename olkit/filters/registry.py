@@ -75,7 +75,7 @@ def default_filters(kind: str = "instruction", *, models: bool = False, policy=N
     """The default filter instances for a datanet ``kind`` (``instruction`` or ``document``).
 
     ``policy`` (a Policy or FilterPolicy) supplies the scoring parameters of filters that have some
-    (MinHash shingles/permutations/bands of ``dedup``).
+    (MinHash shingles/permutations/bands of ``dedup``, the ``heuristics`` preset).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -86,8 +86,8 @@ def default_filters(kind: str = "instruction", *, models: bool = False, policy=N
         factory = _factory(n)
         if factory is None:
             continue
-        if n == "dedup" and fp is not None:
-            out.append(factory(params=fp.dedup))
+        if n in ("dedup", "heuristics") and fp is not None:
+            out.append(factory(params=getattr(fp, n)))
         else:
             out.append(factory())
     return out
