@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "filter_acceptance.json"))
     args = ap.parse_args(argv)
 
-    from olkit.data.sample import external_eval_set, sample_stream
+    from olkit.data import external_eval_set, sample_stream
     from olkit.filters import Pipeline
     from olkit.filters.embeddings import EmbeddingCache
     from olkit.filters.evaluate import ACCEPTANCE_BOUNDS, acceptance_metrics
