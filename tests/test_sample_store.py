@@ -104,3 +104,24 @@ def test_refiltering_the_shared_sample_with_another_policy_does_no_model_work(tm
     Pipeline.default(models=True).run(novel, progress=False, write=False)
     assert calls["lm"] >= 1 and calls["embed"] >= 1
     assert json.loads((s.folder / "sample.json").read_text())["models"] is True
+
+
+@pytest.mark.slow
+def test_notebooks_02_and_04_read_the_shared_sample(tmp_path):
+    from olkit.notebooks import cell_errors, run_notebook
+
+    s = scored_sample(tmp_path / "samples", n_contributors=10, seed=0, models=False, progress=False)
+    before = (s.store_path.stat().st_mtime, s.store_path.stat().st_size)
+    nb2 = run_notebook(NOTEBOOK_DIR / "02_filtering.ipynb",
+                       {"models": False, "external_items": 20, "export_path": str(tmp_path / "tuned.yaml"),
+                        "sample_store": str(s.folder)})
+    nb4 = run_notebook(NOTEBOOK_DIR / "04_qlora_training.ipynb",
+                       {"base_model": "tiny-llama", "steps": 2, "policy_steps": 2, "max_length": 64, "max_eval": 4,
+                        "out_dir": str(tmp_path / "adapters"), "sample_store": str(s.folder)})
+    for nb in (nb2, nb4):
+        assert cell_errors(nb) == []
+        text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert f"ScoredSample({s.meta['items']} items" in text
+    assert (s.store_path.stat().st_mtime, s.store_path.stat().st_size) == before  # notebooks wrote to copies
+    text4 = "\n".join(o.get("text", "") for c in nb4.cells for o in c.get("outputs", []))
+    assert "training: 100%" in text4  # the live run's text progress bar
