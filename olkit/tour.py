@@ -8,6 +8,13 @@ one when it ends (with its time), flushed, so a log shows progress; text progres
 cells are echoed every ``echo_every`` seconds.  A notebook that fails, times out or runs over its
 budget is recorded with a one-line error (its HTML shows how far it got) and the tour goes on;
 the exit status is non-zero at the end if any did.
+
+Notebooks that start from the sample datanet (their parameters cell declares ``sample_store``)
+share one scored sample store: the tour builds it once (or reuses it, keyed by the sample
+parameters and the policy hash, under ``<olkit cache>/samples``) with
+:func:`olkit.sample_store.scored_sample` and passes its folder as their ``sample_store`` parameter;
+a notebook run on its own builds its own.  :data:`TOUR_PARAMETERS` holds the tour's smaller
+settings of notebooks whose own defaults are a full-size run (same sections, same kinds of results).
 """
 
 from __future__ import annotations
@@ -26,6 +33,16 @@ from typing import Any, TextIO
 #: Default time budget per notebook (seconds): generous, so a slow shared machine still finishes;
 #: lower it with --budget to hold notebooks to a target.
 DEFAULT_BUDGET = 1800.0
+
+#: The one sample every sample-based notebook of the tour reads (``olkit.sample_store.scored_sample``).
+SHARED_SAMPLE: dict[str, Any] = {"n_contributors": 60, "seed": 0, "models": True}
+
+#: The tour's settings per notebook, where they differ from the notebook's own (full-size) defaults:
+#: fewer optimizer steps and a smaller held-out set for the SmolLM2 training notebook (the live run,
+#: the before/after loss, the three-policy comparison, its verdict and the adapter bank all stay).
+TOUR_PARAMETERS: dict[str, dict[str, Any]] = {
+    "04_qlora_training": {"steps": 20, "policy_steps": 12, "max_eval": 24},
+}
 
 
 @dataclass(frozen=True)
@@ -58,17 +75,68 @@ def _progress_echo(name: str, out: TextIO, every: float) -> Callable[[str, int],
     return echo
 
 
+def declares(path: Path, name: str) -> bool:
+    """Whether the notebook's ``parameters`` cell assigns ``name``."""
+    import re
+
+    import nbformat
+
+    from olkit.notebooks import PARAMETERS_TAG
+
+    nb = nbformat.read(path, as_version=4)
+    return any(PARAMETERS_TAG in c.get("metadata", {}).get("tags", []) and
+               re.search(rf"^{re.escape(name)}\s*=", c.source, re.M) for c in nb.cells)
+
+
+def shared_sample(root: str | Path | None = None, out: TextIO | None = None) -> Path | None:
+    """Build (or reuse) the tour's scored sample under ``root`` (default ``<olkit cache>/samples``);
+    its folder, or ``None`` (with a line on ``out``) if it could not be built."""
+    from olkit.sample_store import scored_sample
+
+    out = out or sys.stdout
+    if root is None:
+        from olkit.embedded import cache_dir
+
+        root = cache_dir() / "samples"
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        sample = scored_sample(root, progress=True, **SHARED_SAMPLE)
+    except Exception as err:  # noqa: BLE001 - the notebooks then build their own
+        print(f"olkit tour: shared sample not built ({type(err).__name__}: {str(err)[:200]}); "
+              "each notebook builds its own", file=out, flush=True)
+        return None
+    m = sample.meta
+    print(f"olkit tour: shared scored sample {sample.folder.name}: {m['items']} items, {m['accepted']} accepted "
+          f"({time.perf_counter() - start:.0f} s here, cpu {time.process_time() - cpu:.0f} s; "
+          f"built in {m['seconds']:.0f} s)", file=out, flush=True)
+    return sample.folder
+
+
+def tour_parameters(paths: list[Path], sample_folder: Path | None) -> dict[str, dict[str, Any]]:
+    """Per-notebook parameters of the tour: :data:`TOUR_PARAMETERS` plus ``sample_store`` where declared."""
+    params = {p.stem: dict(TOUR_PARAMETERS.get(p.stem, {})) for p in paths}
+    if sample_folder is not None:
+        for p in paths:
+            if declares(p, "sample_store"):
+                params[p.stem]["sample_store"] = str(sample_folder)
+    return params
+
+
 def run_tour(reports: str | Path = "reports", *, parameters: dict[str, dict[str, Any]] | None = None,
              only: list[str] | None = None, notebooks: list[Path] | None = None,
              budget: float | None = DEFAULT_BUDGET, cell_timeout: int = 1800, echo_every: float = 30.0,
-             out: TextIO | None = None) -> tuple[Path, list[TourEntry]]:
+             out: TextIO | None = None, sample_root: str | Path | None = None,
+             tour_settings: bool | None = None) -> tuple[Path, list[TourEntry]]:
     """Execute the notebooks, write one HTML each and an index; return (index path, entries).
 
     ``parameters`` maps a notebook stem (``"02_filtering"``) to parameter overrides; ``only``
     restricts the run to notebooks whose stem starts with one of the given prefixes;
     ``notebooks`` replaces the numbered notebooks of the project (tests use it); ``budget`` is
     the time budget of each notebook in seconds (``None``: none); progress lines go to ``out``
-    (default stdout).
+    (default stdout).  Notebooks declaring a ``sample_store`` parameter get the shared scored
+    sample (built once under ``sample_root``, default ``<olkit cache>/samples``);
+    ``tour_settings`` (default: on for the project's notebooks, off for ``notebooks=``) applies
+    :data:`TOUR_PARAMETERS` and the shared sample; ``parameters`` override both.
 
     >>> index, entries = run_tour("reports", only=["01"])              # doctest: +SKIP
     >>> entries[0].status, entries[0].headlines                         # doctest: +SKIP
@@ -79,8 +147,17 @@ def run_tour(reports: str | Path = "reports", *, parameters: dict[str, dict[str,
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
     paths = [p for p in (notebooks or notebook_paths()) if not only or any(p.stem.startswith(o) for o in only)]
-    entries: list[TourEntry] = []
     tour_start = time.perf_counter()
+    if tour_settings is None:
+        tour_settings = notebooks is None
+    params: dict[str, dict[str, Any]] = {p.stem: {} for p in paths}
+    if tour_settings:
+        wants = [p for p in paths if declares(p, "sample_store")]
+        folder = shared_sample(sample_root, out) if wants else None
+        params = tour_parameters(paths, folder)
+    for stem, extra in (parameters or {}).items():
+        params.setdefault(stem, {}).update(extra)
+    entries: list[TourEntry] = []
     for i, path in enumerate(paths, 1):
         html_out = reports / f"{path.stem}.html"
         limit = f", budget {budget:.0f} s" if budget else ""
@@ -88,7 +165,7 @@ def run_tour(reports: str | Path = "reports", *, parameters: dict[str, dict[str,
               file=out, flush=True)
         start = time.perf_counter()
         try:
-            nb = run_notebook(path, (parameters or {}).get(path.stem, {}), html_out=html_out,
+            nb = run_notebook(path, params.get(path.stem, {}), html_out=html_out,
                               timeout=cell_timeout, budget=budget,
                               progress=_progress_echo(path.stem, out, echo_every))
             entry = TourEntry(path.name, html_out.name, time.perf_counter() - start, True, budget=budget,

@@ -141,10 +141,27 @@ class TrainingMonitor(W.VBox):
             self._stop.set()
             self._set_status("stopping")
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (tests, scripts); True if it ended."""
-        if self._thread is not None:
+    def wait(self, timeout: float | None = None, *, progress: bool = False) -> bool:
+        """Block until the run ends (tests, scripts); True if it ended.
+
+        ``progress``: also show a ``tqdm.auto`` bar over the steps (a text bar in headless runs and
+        logs, where the panel's own progress bar is not drawn).
+        """
+        if self._thread is None:
+            return not self.running
+        if not progress:
             self._thread.join(timeout)
+            return not self.running
+        import time
+
+        from tqdm.auto import tqdm
+
+        end = None if timeout is None else time.monotonic() + timeout
+        with tqdm(total=int(self.progress.max or 0), desc="training", unit="step") as bar:
+            while self._thread.is_alive() and (end is None or time.monotonic() < end):
+                self._thread.join(0.5)
+                bar.update(len(self.rows) - bar.n)
+            bar.update(len(self.rows) - bar.n)
         return not self.running
 
     # -- worker -----------------------------------------------------------------------------
