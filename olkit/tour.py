@@ -41,7 +41,7 @@ SHARED_SAMPLE: dict[str, Any] = {"n_contributors": 60, "seed": 0, "models": True
 #: fewer optimizer steps and a smaller held-out set for the SmolLM2 training notebook (the live run,
 #: the before/after loss, the three-policy comparison, its verdict and the adapter bank all stay).
 TOUR_PARAMETERS: dict[str, dict[str, Any]] = {
-    "04_qlora_training": {"steps": 20, "policy_steps": 12, "max_eval": 24},
+    "04_qlora_training": {"steps": 16, "policy_steps": 10, "max_eval": 24},
 }
 
 

@@ -76,6 +76,12 @@ show(eco.figure())
 show(strategy_figure(eco.strategies))
 eco.rounds.select("round", "submitted", "accepted", "trained", "paid", "false_rejection", "bad_accept_share", "gini")
 """),
+("code", """
+from olkit.notebooks import headline
+
+headline({k.replace("_", " "): round(v, 4) if isinstance(v, float) else v
+          for k, v in eco.summary().items() if k != "economy_id" and v is not None})
+"""),
 ("md", """
 ## 2 · The ledger
 

@@ -67,6 +67,12 @@ lab = compare_end_to_end(policies, rounds=rounds, base=base_model, agents=agents
 show(lab.figure())
 lab.table
 """),
+("code", """
+from olkit.notebooks import headline
+
+headline({f"{r['policy']}: adversary payout share": round(r["adversary_payout_share"], 3)
+          for r in lab.table.iter_rows(named=True) if r["adversary_payout_share"] is not None})
+"""),
 ("md", """
 ## Reading the dashboard
 
