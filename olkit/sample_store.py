@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from olkit.errors import InputError
+from olkit.kit import atomic_dir
 
 #: Bump when what the folder holds changes (part of the folder key).
 SAMPLE_VERSION = 1
@@ -110,25 +110,19 @@ def scored_sample(root: str | Path, *, n_contributors: int = 60, seed: int = 0, 
     from olkit.train.data import with_submission_ids
 
     start = time.perf_counter()
-    tmp = root / f".{folder.name}.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
     try:
-        stream = with_submission_ids(sample_stream(n_contributors=n_contributors, seed=seed))
-        stream.write_parquet(tmp / "stream.parquet")
-        with Store(tmp / "datanet.duckdb") as store:
-            ingest(stream.drop("submission_id"), store, progress=False)
-            result = Pipeline.default(policy=policy, models=models).run(store, progress=progress)
-        result.decisions.write_parquet(tmp / "decisions.parquet")
-        meta = {"n_contributors": n_contributors, "seed": seed, "models": bool(models),
-                "policy_hash": policy.version_hash, "policy_name": policy.name, "items": stream.height,
-                "accepted": int(result.decisions["accepted"].sum()), "version": SAMPLE_VERSION,
-                "seconds": round(time.perf_counter() - start, 2)}
-        (tmp / _META).write_text(json.dumps(meta, indent=1))
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same sample first: use theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_dir(folder) as tmp:  # a half-built sample never appears under its key
+            stream = with_submission_ids(sample_stream(n_contributors=n_contributors, seed=seed))
+            stream.write_parquet(tmp / "stream.parquet")
+            with Store(tmp / "datanet.duckdb") as store:
+                ingest(stream.drop("submission_id"), store, progress=False)
+                result = Pipeline.default(policy=policy, models=models).run(store, progress=progress)
+            result.decisions.write_parquet(tmp / "decisions.parquet")
+            meta = {"n_contributors": n_contributors, "seed": seed, "models": bool(models),
+                    "policy_hash": policy.version_hash, "policy_name": policy.name, "items": stream.height,
+                    "accepted": int(result.decisions["accepted"].sum()), "version": SAMPLE_VERSION,
+                    "seconds": round(time.perf_counter() - start, 2)}
+            (tmp / _META).write_text(json.dumps(meta, indent=1))
+    except FileExistsError:  # another process finished the same sample first: use theirs
+        pass
     return ScoredSample(folder)
