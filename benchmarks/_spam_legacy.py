@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
 import polars as pl
 
 from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
+from olkit.filters.spam import longest_word_run  # unchanged since the legacy rules: one implementation
 
 URL = (r"(?i)\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+"
        r"|\b[a-z0-9][a-z0-9-]{1,62}\.(?:com|net|org|io|xyz|top|click|biz|info|shop|online|site|win|cc|ru|cn"
@@ -59,27 +59,6 @@ class _Policy:
 LEGACY_POLICY = _Policy()
 WEIGHTS = {"link": 1.0, "promo": 1.5, "emoji": 0.5, "hashtags": 1.0, "exclaim": 0.5, "caps": 0.5,
            "word_run": 1.0}
-
-
-def longest_word_run(texts: pl.Series) -> np.ndarray:
-    """Longest run of the same (case-folded) word with 2+ letters per text, vectorised over the
-    flattened words.  A word is a whole alphanumeric token, so numbers and one-letter variables
-    (``255.255.255.255``, ``W W W``) do not count and enumerations of versions or models
-    (``SHA3-256, SHA3-384``, ``vt100, vt102``) are different words, not a run of "sha"/"vt"."""
-    flat = (pl.DataFrame({"t": texts.fill_null("")}).with_row_index("d")
-            .select("d", pl.col("t").str.to_lowercase().str.extract_all(r"[\p{L}\p{N}][\p{L}\p{N}_'’-]*").alias("w"))
-            .explode("w").drop_nulls("w").filter(pl.col("w").str.count_matches(r"\p{L}") >= 2)
-            .select(pl.col("d").cast(pl.Int64), pl.col("w").hash(seed=5).alias("h")))
-    out = np.zeros(len(texts), dtype=np.int64)
-    if flat.height == 0:
-        return out
-    d, h = flat["d"].to_numpy(), flat["h"].to_numpy()
-    new_run = np.r_[True, (h[1:] != h[:-1]) | (d[1:] != d[:-1])]
-    run_id = np.cumsum(new_run) - 1
-    run_len = np.bincount(run_id)
-    run_doc = d[new_run]
-    np.maximum.at(out, run_doc, run_len)
-    return out
 
 
 class LegacySpamFilter(Filter):
