@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from olkit.filters.ngrams import DUP_NGRAMS, TOP_NGRAMS, first_seen, repeat_coverage, rolling_ngrams
+
 #: datatrove ``utils.text.TERMINAL_PUNCTUATION`` (FineWeb's line-end characters).
 TERMINAL_CHARS = '!.?։؝؞؟۔܀܁܂߹࠷࠹࠽࠾।॥၊။።፧፨᙮᜵᜶។៕៖៙៚᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᭽᭾᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼⹓⹔。꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡𐩖𐩗𐽕𐽖𐽗𐽘𐽙𐾆𐾇𐾈𐾉𑁇𑁈𑂾𑂿𑃀𑃁𑅁𑅂𑅃𑇅𑇆𑇍𑇞𑇟𑈸𑈹𑈻𑈼𑊩𑑋𑑌𑗂𑗃𑗉𑗊𑗋𑗌𑗍𑗎𑗏𑗐𑗑𑗒𑗓𑗔𑗕𑗖𑗗𑙁𑙂𑜼𑜽𑜾𑥄𑥆𑩂𑩃𑪛𑪜𑱁𑱂𑻷𑻸\U00011f43\U00011f44𖩮𖩯𖫵𖬷𖬸𖭄𖺘𛲟𝪈'
 #: datatrove ``PUNCTUATION_SET`` (a token made only of these is a symbol, not a word).
@@ -82,9 +84,6 @@ _CITATION = r"\[\d*]|\[edit]|\[citation needed]"
 _POLICY = "terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
 #: Characters ``str.splitlines`` breaks on besides ``\\n``.
 _SPLITLINES = "\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
-TOP_NGRAMS = (2, 3, 4)
-DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
-_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def tokens(text: pl.Expr) -> pl.Expr:
@@ -130,39 +129,29 @@ def _ngram_stats(doc: np.ndarray, h: np.ndarray, wl: np.ndarray, n_docs: int) ->
     out: dict[str, np.ndarray] = {}
     big_n = len(h)
     csum = np.concatenate([[0], np.cumsum(wl)])
-    rolled = h.copy()
-    with np.errstate(over="ignore"):
-        for n in range(2, max(DUP_NGRAMS) + 1):
-            if big_n < n:
-                if n in TOP_NGRAMS:
-                    out[f"top_{n}gram_chars"] = np.zeros(n_docs)
-                if n in DUP_NGRAMS:
-                    out[f"dup_{n}gram_chars"] = np.zeros(n_docs)
-                continue
-            m = big_n - n + 1
-            rolled = rolled[:m] * _MULT + h[n - 1:]
-            rolled ^= rolled >> np.uint64(29)
-            starts = np.arange(m)
-            valid = doc[:m] == doc[n - 1:]
+    for n, rolled, valid in rolling_ngrams(doc, h, max(DUP_NGRAMS)):
+        if rolled is None:
             if n in TOP_NGRAMS:
-                chars = csum[starts + n] - csum[starts]
-                top = (pl.DataFrame({"d": doc[:m][valid], "k": rolled[valid], "c": chars[valid] + (n - 1),
-                                     "p": starts[valid]})
-                       .group_by("d", "k").agg(pl.len().alias("cnt"), pl.col("c").first(), pl.col("p").min())
-                       .sort(["d", "cnt", "p"], descending=[False, True, False])
-                       .group_by("d", maintain_order=True).first())
-                arr = np.zeros(n_docs)
-                arr[top["d"].to_numpy()] = (top["cnt"] * top["c"]).to_numpy()
-                out[f"top_{n}gram_chars"] = arr
+                out[f"top_{n}gram_chars"] = np.zeros(n_docs)
             if n in DUP_NGRAMS:
-                vidx = starts[valid]
-                mixed = rolled[valid] ^ (doc[:m][valid].astype(np.uint64) * _MULT)
-                first = pl.Series(mixed, dtype=pl.UInt64).is_first_distinct().to_numpy()
-                dup_starts = vidx[~first]
-                delta = (np.bincount(dup_starts, minlength=big_n + 1)
-                         - np.bincount(dup_starts + n, minlength=big_n + n + 1)[: big_n + 1])
-                covered = np.cumsum(delta)[:big_n] > 0
-                out[f"dup_{n}gram_chars"] = np.bincount(doc, weights=wl * covered, minlength=n_docs)
+                out[f"dup_{n}gram_chars"] = np.zeros(n_docs)
+            continue
+        m = len(rolled)
+        starts = np.arange(m)
+        if n in TOP_NGRAMS:
+            chars = csum[starts + n] - csum[starts]
+            top = (pl.DataFrame({"d": doc[:m][valid], "k": rolled[valid], "c": chars[valid] + (n - 1),
+                                 "p": starts[valid]})
+                   .group_by("d", "k").agg(pl.len().alias("cnt"), pl.col("c").first(), pl.col("p").min())
+                   .sort(["d", "cnt", "p"], descending=[False, True, False])
+                   .group_by("d", maintain_order=True).first())
+            arr = np.zeros(n_docs)
+            arr[top["d"].to_numpy()] = (top["cnt"] * top["c"]).to_numpy()
+            out[f"top_{n}gram_chars"] = arr
+        if n in DUP_NGRAMS:
+            first = first_seen(doc[:m][valid], rolled[valid])
+            covered = repeat_coverage(starts[valid][~first], n, big_n)
+            out[f"dup_{n}gram_chars"] = np.bincount(doc, weights=wl * covered, minlength=n_docs)
     return out
 
 

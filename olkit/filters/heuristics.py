@@ -52,15 +52,13 @@ import pyarrow as pa
 from olkit.filters import datatrove_compat
 from olkit.filters.base import Filter, main_text, rule_decisions, with_content_columns
 from olkit.filters.config import FilterPolicy, HeuristicsPolicy, scoring_values
+from olkit.filters.ngrams import DUP_NGRAMS, TOP_NGRAMS, first_seen, repeat_coverage, rolling_ngrams
 
 #: Gopher's stop words plus frequent English function words (presence of >= 2 distinct ones).
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with",  # Gopher
               "is", "a", "an", "in", "it", "for", "on", "are", "this", "as", "or", "if", "by", "you",
               "was", "not", "can", "from", "at", "which", "will", "when")
-TOP_NGRAMS = (2, 3, 4)
-DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 WORD_RE = r"[\p{L}\p{N}_]+(?:['’][\p{L}]+)?"
-_MULT = np.uint64(0x9E3779B97F4A7C15)
 #: A complete text ends in terminal punctuation, a closing bracket/quote/backtick, or a URL.
 TERMINAL_END = r"(?:[.!?:;\"'”’»)\]}>`*]|\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+)$"
 #: Bytes that may legitimately repeat (whitespace, rules and underlines in text and code).
@@ -84,11 +82,6 @@ def _flatten_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return flat["d"].to_numpy(), flat["h"].to_numpy(), flat["n"].to_numpy()
 
 
-def _first_distinct(doc: np.ndarray, key: np.ndarray) -> np.ndarray:
-    mixed = key ^ (doc.astype(np.uint64) * _MULT)
-    return pl.Series(mixed, dtype=pl.UInt64).is_first_distinct().to_numpy()
-
-
 def _ngram_stats(doc: np.ndarray, h: np.ndarray, wl: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
     """Top n-gram and duplicated n-gram character fractions per item."""
     out: dict[str, np.ndarray] = {}
@@ -98,39 +91,27 @@ def _ngram_stats(doc: np.ndarray, h: np.ndarray, wl: np.ndarray, n_items: int) -
     denom_spaced = np.maximum(total + np.maximum(np.bincount(doc, minlength=n_items) - 1, 0), 1.0)
     big_n = len(h)
     csum = np.concatenate([[0], np.cumsum(wl)])
-    rolled = h.copy()
-    with np.errstate(over="ignore"):
-        for n in range(2, max(DUP_NGRAMS) + 1):
-            if big_n < n:
-                for m in (n,):
-                    if m in TOP_NGRAMS:
-                        out[f"top_{m}gram_frac"] = np.zeros(n_items)
-                    if m in DUP_NGRAMS:
-                        out[f"dup_{m}gram_frac"] = np.zeros(n_items)
-                continue
-            m_starts = big_n - n + 1
-            rolled = rolled[:m_starts] * _MULT + h[n - 1:]
-            rolled ^= rolled >> np.uint64(29)
-            starts = np.arange(m_starts)
-            valid = doc[:m_starts] == doc[n - 1:]
+    for n, rolled, valid in rolling_ngrams(doc, h, max(DUP_NGRAMS)):
+        if rolled is None:
             if n in TOP_NGRAMS:
-                chars = csum[starts + n] - csum[starts] + (n - 1)
-                frame = pl.DataFrame({"d": doc[:m_starts][valid], "k": rolled[valid], "c": chars[valid]})
-                top = (frame.group_by("d", "k").agg(pl.len().alias("cnt"), pl.col("c").first())
-                       .filter(pl.col("cnt") >= 2)
-                       .group_by("d").agg((pl.col("cnt") * pl.col("c")).max().alias("top")))
-                arr = np.zeros(n_items)
-                arr[top["d"].to_numpy()] = top["top"].to_numpy()
-                out[f"top_{n}gram_frac"] = np.minimum(arr / denom_spaced, 1.0)
+                out[f"top_{n}gram_frac"] = np.zeros(n_items)
             if n in DUP_NGRAMS:
-                vidx = starts[valid]
-                first = _first_distinct(doc[:m_starts][valid], rolled[valid])
-                dup_starts = vidx[~first]
-                delta = (np.bincount(dup_starts, minlength=big_n + 1)
-                         - np.bincount(dup_starts + n, minlength=big_n + n + 1)[: big_n + 1])
-                covered = np.cumsum(delta)[:big_n] > 0
-                cov_chars = np.bincount(doc, weights=wl * covered, minlength=n_items)
-                out[f"dup_{n}gram_frac"] = cov_chars / denom
+                out[f"dup_{n}gram_frac"] = np.zeros(n_items)
+            continue
+        starts = np.arange(len(rolled))
+        if n in TOP_NGRAMS:
+            chars = csum[starts + n] - csum[starts] + (n - 1)
+            frame = pl.DataFrame({"d": doc[:len(rolled)][valid], "k": rolled[valid], "c": chars[valid]})
+            top = (frame.group_by("d", "k").agg(pl.len().alias("cnt"), pl.col("c").first())
+                   .filter(pl.col("cnt") >= 2)
+                   .group_by("d").agg((pl.col("cnt") * pl.col("c")).max().alias("top")))
+            arr = np.zeros(n_items)
+            arr[top["d"].to_numpy()] = top["top"].to_numpy()
+            out[f"top_{n}gram_frac"] = np.minimum(arr / denom_spaced, 1.0)
+        if n in DUP_NGRAMS:
+            first = first_seen(doc[:len(rolled)][valid], rolled[valid])
+            covered = repeat_coverage(starts[valid][~first], n, big_n)
+            out[f"dup_{n}gram_frac"] = np.bincount(doc, weights=wl * covered, minlength=n_items) / denom
     return out
 
 
