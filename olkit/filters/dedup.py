@@ -42,10 +42,10 @@ import pyarrow as pa
 
 from olkit.filters.base import Filter, rule_decisions, with_content_columns
 from olkit.filters.config import DedupPolicy, FilterPolicy, scoring_values
+from olkit.filters.ngrams import MULT as _MULT
 
 MERSENNE_61 = np.uint64((1 << 61) - 1)
 MAX_HASH_32 = np.uint64(0xFFFFFFFF)
-_MULT = np.uint64(0x9E3779B97F4A7C15)
 _WORD = r"[\p{L}\p{N}_]+"
 
 

@@ -16,6 +16,7 @@ import polars as pl
 #: Gopher's n-gram sizes: the most frequent 2-4-gram, and characters of repeated 5-10-grams.
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+#: 64-bit odd multiplier (golden ratio) of every rolling/mixing hash here and in dedup.py
 MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
