@@ -20,6 +20,7 @@ grows with the total number of parameters.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -286,12 +287,12 @@ def dequantized(model) -> Iterator[int]:
     ...     n
     0
     """
-    try:
-        import bitsandbytes as bnb
-        from bitsandbytes.nn.modules import fix_4bit_weight_quant_state_from_module
-    except Exception:  # noqa: BLE001 - no bitsandbytes, no 4-bit layers
+    if "bitsandbytes" not in sys.modules:  # never imported: the model cannot hold 4-bit layers
         yield 0
         return
+    import bitsandbytes as bnb
+    from bitsandbytes.nn.modules import fix_4bit_weight_quant_state_from_module
+
     patched = []
     for mod in model.modules():
         if not isinstance(mod, bnb.nn.Linear4bit) or "forward" in mod.__dict__:
