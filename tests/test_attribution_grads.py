@@ -98,6 +98,9 @@ def test_length_buckets_are_optimal_and_cover_every_row():
                    for r in range(len(lengths)) for c in itertools.combinations(range(1, len(lengths)), r)
                    if all(b - a <= 3 for a, b in itertools.pairwise((0, *c, len(lengths)))))
         assert cost(cuts) == best
+        capped = length_buckets(lengths, 3, overhead=16, max_tokens=50)
+        assert all((s.stop - s.start) * lengths[s.stop - 1] <= 50 or s.stop - s.start == 1 for s in capped)
+        assert [i for s in capped for i in range(s.start, s.stop)] == list(range(len(lengths)))
 
 
 def test_gradient_methods_dequantise_once_and_score_like_the_loop(tiny, monkeypatch):

@@ -75,22 +75,34 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(s, min(n, s + size))
 
 
-def length_buckets(lengths: np.ndarray, max_rows: int, *, overhead: int = 16) -> list[slice]:
+#: Padded tokens per batched backward of the hooks path: bounds its activation memory (~1.2 MB a
+#: token for SmolLM2-135M in fp32, so ~2.5 GB) whatever ``chunk`` asks for.
+MAX_BATCH_TOKENS = 2048
+
+
+def length_buckets(lengths: np.ndarray, max_rows: int, *, overhead: int = 16,
+                   max_tokens: int | None = None) -> list[slice]:
     """Split rows sorted by ascending ``lengths`` into consecutive batches of at most ``max_rows``
-    that minimise the padded tokens (``rows x longest`` per batch) plus ``overhead`` tokens per
-    batch (the fixed cost of one more forward + backward), by dynamic programming.
+    (and at most ``max_tokens`` padded tokens, unless one row alone is longer) that minimise the
+    padded tokens (``rows x longest`` per batch) plus ``overhead`` tokens per batch (the fixed cost
+    of one more forward + backward), by dynamic programming.
 
     Example
     -------
     >>> length_buckets(np.array([10, 10, 11, 40, 41]), 4)
     [slice(0, 3, None), slice(3, 5, None)]
+    >>> length_buckets(np.array([10, 10, 11, 40, 41]), 4, max_tokens=60)
+    [slice(0, 3, None), slice(3, 4, None), slice(4, 5, None)]
     """
     n = len(lengths)
     best = np.full(n + 1, np.inf)
     best[0], cut = 0.0, np.zeros(n + 1, dtype=int)
     for j in range(1, n + 1):
         i = np.arange(max(0, j - max_rows), j)
-        cost = best[i] + (j - i) * float(lengths[j - 1]) + overhead
+        padded = (j - i) * float(lengths[j - 1])
+        cost = best[i] + padded + overhead
+        if max_tokens is not None:
+            cost[(padded > max_tokens) & (j - i > 1)] = np.inf
         k = int(np.argmin(cost))
         best[j], cut[j] = cost[k], i[k]
     out, j = [], n
@@ -144,7 +156,7 @@ def per_example_grads(model, batch: Batch, *, chunk: int = 16, state: dict[str, 
         order = torch.argsort(lengths, stable=True)
         out = {n: torch.empty(len(batch), trainable[n].numel()) for n in names}
         with dequantized(model):
-            for sl in length_buckets(lengths[order].numpy(), max(1, chunk)):
+            for sl in length_buckets(lengths[order].numpy(), max(1, chunk), max_tokens=MAX_BATCH_TOKENS):
                 idx = order[sl]
                 width = max(1, int(lengths[idx].max()))
                 b = batch.index(idx)
