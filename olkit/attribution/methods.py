@@ -24,7 +24,7 @@ import polars as pl
 import torch
 
 from olkit.attribution.base import Method, ModelContext  # Method: the base class, re-exported
-from olkit.attribution.grads import GradBlocks, Projector, per_example_grads, precondition
+from olkit.attribution.grads import GradBlocks, Projector, dequantized, per_example_grads, precondition
 from olkit.train.qlora import Checkpoint, load_lora_state, lora_state
 
 
@@ -32,7 +32,19 @@ def _grads(ctx: ModelContext, frame: pl.DataFrame, chunk: int, state=None) -> Gr
     return per_example_grads(ctx.model, ctx.batch(frame), chunk=chunk, state=state)
 
 
-class GradientSimilarity(Method):
+class _GradientMethod(Method):
+    """A method scored from per-example LoRA gradients: one attribution call dequantises a 4-bit
+    base once (:func:`~olkit.attribution.grads.dequantized`), however many gradient passes
+    (train and eval rows, checkpoints) it makes."""
+
+    def attribute(self, ctx, train, eval):
+        if ctx is None:
+            return super().attribute(ctx, train, eval)  # the base class refuses a missing model
+        with dequantized(ctx.model):
+            return super().attribute(ctx, train, eval)
+
+
+class GradientSimilarity(_GradientMethod):
     """Dot product (``normalize=False``) or cosine of per-example LoRA gradients at the adapter.
 
     Example
@@ -54,7 +66,7 @@ class GradientSimilarity(Method):
         return (gt.double() @ ge.double().T).numpy(), {"dim": int(gt.shape[1])}
 
 
-class TracIn(Method):
+class TracIn(_GradientMethod):
     """TracIn-CP: ``sum_t eta_t <g_train(w_t), g_eval(w_t)>`` over the context's checkpoints.
 
     ``max_checkpoints`` keeps that many evenly spaced checkpoints (cost is linear in it).  With no
@@ -105,7 +117,7 @@ class TracIn(Method):
         return total, {"steps": [ck.step for ck in cks]}
 
 
-class DataInf(Method):
+class DataInf(_GradientMethod):
     """DataInf closed-form influence on LoRA layers (Kwon et al., ICLR 2024).
 
     Per LoRA module ``l`` with per-example gradients ``g_k``, the damped empirical Fisher inverse is
@@ -145,7 +157,7 @@ def datainf_layer(g: torch.Tensor, v: torch.Tensor, damping: float = 0.1) -> tor
     return ((vg - corr) / lam).T
 
 
-class TRAK(Method):
+class TRAK(_GradientMethod):
     """TRAK-style projected-gradient influence: ``phi_e (Phi^T Phi + lambda I)^-1 phi_t^T``.
 
     Gradients are projected block by block to ``k`` dims (:class:`~olkit.attribution.grads.Projector`)
