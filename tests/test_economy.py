@@ -227,7 +227,7 @@ def test_policy_validate_rejects_bad_reward_sections_naming_the_key(tmp_path, ca
 def test_reward_rule_params_resolve_per_rule():
     from olkit.rewards_config import RewardPolicy
 
-    assert RewardPolicy().resolved()["method"] == "tracin"
+    assert RewardPolicy().resolved()["method"] == "trak"  # as contributor_payouts pays
     assert "method" not in RewardPolicy(rule="acceptance").resolved()
     assert RewardPolicy(budget_per_epoch=10).budget_per_epoch == 10.0
     p = Policy().updated(**{"rewards.budget_per_epoch": 250.0, "rewards.schedule": "gravity",
