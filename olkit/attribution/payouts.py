@@ -13,8 +13,11 @@ Near-duplicates (:func:`near_duplicate_clusters`) are linked two ways: TF-IDF co
 instruction + response with IDF fitted on the training rows (one-word variants >= 0.92, distinct
 items mostly <= 0.8), and MiniLM cosine (:func:`semantic_similarity`, the filters' embedding
 cache), which also links re-worded answers and another's answer under a re-worded question
-(>= 0.925 on the attack tuning seeds) but, at the default 0.92, also 9 % of distinct honest items
-(mostly a second, different answer to the same question; TF-IDF alone: 6 %).
+(>= 0.925 on the attack tuning seeds) but, at the default 0.92, also merges distinct genuine items
+-- mostly a second answer to the same question with other facts: 9 % of them on the tuning seeds
+(TF-IDF alone 6 %), 18 % on the reported seeds (TF-IDF alone 8 %; ``clusters`` in
+``benchmarks/results/reward_attacks.json``).  Under first-arrival credit the later of two merged
+honest items earns nothing; ``rewards.params.semantic_threshold: null`` turns the MiniLM links off.
 
 :func:`unique_rows` picks the rows a *payout model* should be trained on (each question's first
 submission); it is an opt-in proposal measured by ``benchmarks/reward_attacks_bench.py``, not used
@@ -38,7 +41,8 @@ NEAR_DUP_THRESHOLD = 0.85
 #: MiniLM cosine (instruction + response) at or above which two rows are one cluster: on the tuning
 #: seeds 100-104 the lowest threshold that links >= 95 % of one-word variants, paraphrases and
 #: re-questioned copies (all of them; their minimum is 0.925); it also links 9 % of distinct
-#: honest items (mostly another answer to the same question), against 6 % for TF-IDF alone
+#: genuine items there (mostly another answer to the same question; TF-IDF alone 6 %), 18 % on the
+#: reported seeds 0-9 (TF-IDF alone 8 %)
 SEMANTIC_THRESHOLD = 0.92
 
 
@@ -77,7 +81,7 @@ def semantic_similarity(frame: pl.DataFrame, *, embedder: Any = None) -> np.ndar
 
     A re-worded answer, a one-word variant, or another's answer under a re-worded question keeps
     the meaning and stays >= 0.92; distinct items written from one template (other facts) mostly
-    fall below it (see ``semantic_false_merges`` in ``benchmarks/results/reward_attacks.json``).
+    fall below it, but not all (``clusters`` in ``benchmarks/results/reward_attacks.json``).
     """
     from olkit.filters.embeddings import default_embedder
 
