@@ -23,13 +23,33 @@ Metric definitions (fixed before any result was looked at):
   reach the payout model) and is an opt-in proposal, not wired into the economy.
 * **Tuning**: the defence (payout model on each question's first submission, clusters over
   rejected rows too) was chosen on task seeds 100-104; the reported seeds are 0-9 (disjoint).
-  Same-question pooling and first-item cluster values inside ``contributor_payouts`` were tried
-  on the tuning seeds too (they help little without the unique payout model) and stay off by
-  default (``rewards.params`` options), so the attribution benchmark's payouts are unchanged.
+  Second round (h34): the payout rule of ``contributor_payouts`` -- now the default of
+  ``rewards.params`` and what the economy pays through -- was chosen on the same tuning seeds
+  among the variants in :data:`TUNING` (all reported there): MiniLM + TF-IDF near-duplicate
+  clusters (MiniLM threshold 0.92: the lowest that links >= 95 % of the tuning seeds' one-word,
+  paraphrased and re-questioned copies), first-arrival cluster value and credit, median centring,
+  an item noise gate (2 % of the credited value) and the contributor noise gate (5 %).  Rule:
+  most issue attacks with ``upper95 <= 1.05`` in ``full_pipeline``, then the best canary pass rate.
 * **Attacker payout ratio** = (total paid to the attacker's identities in the attacked world + 1) /
   (paid to the attacker in the honest world + 1); the +1 (0.1 % of the budget) keeps a zero
   honest payout finite.  Per attack: mean over task seeds and the upper end of the 95 %
   t-interval of the mean (``upper95``).  Target (issue 12): ``upper95 <= 1.05`` for every attack.
+* **Noise floor and a second ratio** (written down before the reported run of the second round):
+  the per-seed ratio has ``honest + 1`` in its denominator; when the contributor noise gate pays the
+  attacker 0 in the honest world (2 of the 10 reported seeds in the first round), any retraining
+  change that lifts them over the gate gives a per-seed ratio of 100-500, so the mean and its
+  t-interval measure the gate's discontinuity, not the attack: the control probe (the attacker
+  idle) reached upper95 46.9 that way.  On the tuning seeds no honest payout was 0 and the control's
+  upper95 was 1.1-1.3 with mean 0.5-0.6: retraining on changed data moves a contributor's payout by
+  tens of percent, which is the floor any attack whose rows are trained on is measured against.
+  Reported beside the issue's metric (which stays the one ``issue_targets`` judge):
+  ``ratio_of_means`` = sum over seeds of attacked / sum of honest payouts, with a paired bootstrap
+  95 % upper bound over seeds (``ratio_of_means_upper95``, 2000 resamples) -- it weights seeds by
+  what is at stake and is finite when one honest payout is 0.
+* **Cluster quality** (``clusters``): on the reported seeds' honest tasks, the share of distinct
+  genuine items that the payout's clusters merge with another item (false merges cost honest
+  contributors), TF-IDF links alone and with MiniLM; and the share of attack rows (one-word,
+  paraphrased, re-questioned copies) that join their source's cluster.
 * Checks (``pass``): >= 10 seeds, every attack ran, the budget is paid exactly in every world;
   the issue's target is reported per attack in ``issue_targets`` (met or not).
 * Attacks: :data:`olkit.attribution.attacks.ATTACKS` (sybil split into 3 identities, whitewashing
@@ -62,7 +82,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from olkit.attribution.attacks import ATTACKS, MODES, PROBES, attack_suite  # noqa: E402
 from olkit.attribution.contributors import summarize  # noqa: E402
-from olkit.attribution.payouts import DEFAULT_PAYOUT_METHOD  # noqa: E402
+from olkit.attribution.payouts import DEFAULT_PAYOUT_METHOD, payout_params  # noqa: E402
 from olkit.attribution.task import make_task  # noqa: E402
 
 JUDGED = "full_pipeline"  # what `olkit run` does: the economy as a user runs it
@@ -86,10 +106,59 @@ FIRST_RUN_FAILURES = {"attribution_only_unique": {"copy_own_exact": 1.089, "copy
                       "full_pipeline_unique": {"copy_other_paraphrase": 1.426}}
 
 
+#: recorded from the second round's tuning runs (task seeds 100-104, full_pipeline, 5 seeds, trak):
+#: payout variants of contributor_payouts: max upper95 over the issue's 9 attacks, how many of the 9
+#: have upper95 <= 1.05, the control probe's upper95, and canary pass rates (spam, sole, copy) on
+#: the attribution task (3 variants x 5 seeds); "chosen" is the default now
+TUNING = {
+    "old_default (tfidf 0.85, best value, mean centring)": {"max_upper95": 3.67, "met": 4, "control_upper95": 1.23,
+                                                            "canaries": [0.733, 0.867, 1.0]},
+    "+ semantic 0.92, first value": {"max_upper95": 3.17, "met": 4, "control_upper95": 1.28, "canaries": [0.733, 0.867, 1.0]},
+    "+ semantic 0.92, first, median centring": {"max_upper95": 2.00, "met": 5, "control_upper95": 1.22,
+                                                "canaries": [0.6, 0.867, 1.0]},
+    "+ ... median, ramp gate": {"max_upper95": 2.06, "met": 4, "control_upper95": 1.25, "canaries": [0.6, 0.867, 1.0]},
+    "+ semantic, first, no gate": {"max_upper95": 3.01, "met": 5, "control_upper95": 1.21, "canaries": None},
+    "+ semantic, first, no centring": {"max_upper95": 1.99, "met": 4, "control_upper95": 1.20, "canaries": [0.533, 0.867, 1.0]},
+    "+ semantic 0.85, first, median": {"max_upper95": 1.97, "met": 4, "control_upper95": 1.13, "canaries": None},
+    "+ semantic, first, median, item gate 1%": {"max_upper95": 1.99, "met": 5, "control_upper95": 1.24,
+                                                "canaries": [0.6, 0.867, 1.0]},
+    "chosen: + semantic, first, median, item gate 2%": {"max_upper95": 1.89, "met": 5, "control_upper95": 1.12,
+                                                        "canaries": [0.6, 0.867, 1.0]},
+    "+ ... item gate 2%, contributor gate 7.5%": {"max_upper95": 2.05, "met": 4, "control_upper95": 1.09,
+                                                  "canaries": [0.8, 0.867, 1.0]},
+    "+ ... item gate 2%, contributor gate 10%": {"max_upper95": 2.12, "met": 4, "control_upper95": 1.24,
+                                                 "canaries": [0.867, 0.867, 1.0]},
+    "+ semantic, first, median, gate 10%": {"max_upper95": 2.21, "met": 4, "control_upper95": 1.35,
+                                            "canaries": [0.867, 0.867, 1.0]},
+    "+ semantic, first, mean, gate 10%": {"max_upper95": 195.3, "met": 4, "control_upper95": 1.07,
+                                          "canaries": [0.933, 0.867, 1.0]},
+    "+ semantic, first, mean, ramp gate": {"max_upper95": 7.49, "met": 4, "control_upper95": 1.68,
+                                           "canaries": [0.8, 0.867, 1.0]},
+    "+ item gate at 2 robust SDs (median/MAD) of item scores, mean": {
+        "max_upper95": 1.35, "met": 7, "control_upper95": 1.0, "canaries": [1.0, 0.733, 1.0],
+        "rejected": "degenerate: pays the whole budget to one contributor in 4 of 5 tuning tasks"},
+    "+ item gate at 3 robust SDs, median": {"max_upper95": 1.35, "met": 7, "control_upper95": 1.0,
+                                            "canaries": [1.0, 0.8, 1.0], "rejected": "degenerate, as above"},
+}
+
+
+def _bootstrap_rom_upper(honest: np.ndarray, attacked: np.ndarray, *, n: int = 2000, seed: int = 0) -> float:
+    """Paired bootstrap over seeds of sum(attacked) / sum(honest): the 97.5th percentile."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, honest.size, size=(n, honest.size))
+    h, a = honest[idx].sum(1), attacked[idx].sum(1)
+    return float(np.quantile((a + 1e-9) / (h + 1e-9), 0.975))
+
+
 def _summary(outs: list) -> dict:
     s = summarize([o.ratio for o in outs])
     gain = summarize([(o.attacked - o.honest) / 1000.0 for o in outs])
+    h = np.array([o.honest for o in outs])
+    a = np.array([o.attacked for o in outs])
     return {"ratio_mean": s["mean"], "upper95": s["ci95"][1], "lower95": s["ci95"][0],
+            "ratio_of_means": float(a.sum() / h.sum()) if h.sum() > 0 else None,
+            "ratio_of_means_upper95": _bootstrap_rom_upper(h, a) if h.sum() > 0 else None,
+            "honest_zero": int((h < 1e-9).sum()),
             "ratio_median": float(np.median([o.ratio for o in outs])),
             "honest_mean": float(np.mean([o.honest for o in outs])),
             "attacked_mean": float(np.mean([o.attacked for o in outs])),
@@ -98,6 +167,74 @@ def _summary(outs: list) -> dict:
             "gain_share_of_budget": gain,
             "ratios": [o.ratio for o in outs],
             "honest": [o.honest for o in outs], "attacked": [o.attacked for o in outs]}
+
+
+def cluster_quality(seeds: list[int]) -> dict:
+    """False merges of distinct genuine items and the catch rate of attack copies, per link rule."""
+    import polars as pl
+
+    from olkit.attribution.attacks import apply_attack
+    from olkit.attribution.payouts import NEAR_DUP_THRESHOLD, SEMANTIC_THRESHOLD, near_duplicate_clusters
+
+    rules = {"tfidf": {"threshold": NEAR_DUP_THRESHOLD},
+             "tfidf+minilm": {"threshold": NEAR_DUP_THRESHOLD, "semantic_threshold": SEMANTIC_THRESHOLD}}
+    out = {}
+    for name, kw in rules.items():
+        merged = total = 0
+        caught = {k: [0, 0] for k in ("near", "paraphrase", "requestion")}
+        for seed in seeds:
+            task = make_task(n_contributors=5, items_per_contributor=6, n_eval=24, seed=seed)
+            genuine = task.train.filter(pl.col("label") == "genuine")
+            cl = near_duplicate_clusters(genuine, **kw)
+            sizes = cl.group_by("cluster").len()
+            merged += int(cl.join(sizes, on="cluster")["len"].gt(1).sum())
+            total += cl.height
+            for attack, kind in (("copy_own_near", "near"), ("copy_other_near", "near"),
+                                 ("copy_own_paraphrase", "paraphrase"), ("copy_other_paraphrase", "paraphrase"),
+                                 ("copy_other_requestion", "requestion")):
+                frame, _, _ = apply_attack(task.train, attack, seed=seed)
+                src = task.train.filter(pl.col("contributor_id") == ("c000" if "_own_" in attack else "c001"))
+                cl = dict(near_duplicate_clusters(frame, **kw).iter_rows())
+                new = frame["submission_id"].to_list()[task.train.height:]
+                hits = sum(cl[a] == cl[b] for a, b in zip(src["submission_id"].to_list(), new, strict=True))
+                caught[kind][0] += hits
+                caught[kind][1] += len(new)
+        out[name] = {"genuine_items_wrongly_merged": merged / total, "n_genuine": total,
+                     **{f"{k}_copies_caught": h / n for k, (h, n) in caught.items()}}
+    return out
+
+
+OLD_DEFAULT = {"semantic_threshold": None, "cluster_value": "best", "center": "mean", "item_gate": 0.0}
+
+
+def payout_canaries(seeds: list[int]) -> dict:
+    """Canary pass rates of the payout rule on the attribution task (``make_task(canaries=True)``, the
+    three variants of ``benchmarks/attribution_bench.py``, training seed 0, trak): the default rule
+    and the first round's rule (``OLD_DEFAULT``) on the same fine-tunes.  Without the exact Shapley
+    ground truth, so it is cheap; ``attribution_bench.py`` defines the canaries the same way."""
+    from types import SimpleNamespace
+
+    from olkit.attribution.contributors import Game
+    from olkit.attribution.methods import make_method
+    from olkit.attribution.payouts import contributor_payouts
+
+    variants = {"style": {}, "plain": {"styles": False}, "redundant": {"redundant": True}}
+    rules = {"default": None, "first_round_default": SimpleNamespace(params=OLD_DEFAULT, noise_gate=0.05)}
+    passed: dict[str, dict[str, list[bool]]] = {r: {"spam": [], "sole": [], "copy": []} for r in rules}
+    for v, kw in variants.items():
+        for seed in tqdm(seeds, desc=f"canaries {v}", leave=False):
+            task = make_task(n_contributors=3, items_per_contributor=6, n_eval=24, canaries=True, seed=seed, **kw)
+            ctx, _ = Game.from_task(task, None).fine_tune(0)
+            att = make_method(DEFAULT_PAYOUT_METHOD).attribute(ctx, task.train, task.eval)
+            for r, pol in rules.items():
+                pay = contributor_payouts(None, task.train, task.eval, 1000.0, pol, attribution=att)
+                share = dict(zip(pay["contributor_id"].to_list(), (pay["amount"] / 1000.0).to_list(), strict=True))
+                others = [a for c, a in share.items() if c != "canary-sole"]
+                passed[r]["spam"].append(share.get("canary-spam", 0.0) <= 0.01)
+                passed[r]["sole"].append(share.get("canary-sole", 0.0) > max(others))
+                passed[r]["copy"].append(share.get("canary-copy", 0.0) <= 0.05)
+    return {r: {k: float(np.mean(x)) for k, x in per.items()} | {"n_units": len(per["spam"])}
+            for r, per in passed.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             for o in attack_suite(task, ATTACKS + PROBES, method=args.method, mode=mode):
                 outcomes[mode][o.attack].append(o)
     modes = {mode: {attack: _summary(outs) for attack, outs in per.items()} for mode, per in outcomes.items()}
+    clusters = cluster_quality(args.seeds)
+    canaries = payout_canaries(args.seeds)
     # the issue's target per attack is reported in issue_targets, met or not; the checks are what
     # this run guarantees (enough seeds, every attack ran, budgets conserved in every world)
     issue_targets = {mode: {f"{a}_upper95_le_1.05": bool(v["upper95"] <= 1.05) for a, v in per.items()
@@ -138,13 +277,32 @@ def main(argv: list[str] | None = None) -> int:
         "mode_descriptions": MODE_NOTES,
         "judged_mode": judged,
         "judged_note": ("the acceptance line is judged on the economy as `olkit run` runs it (full_pipeline: filters, then "
-                        "retrain, attribute, allocate); full_pipeline_unique (payout model on each question's first "
+                        "retrain, attribute, pay with contributor_payouts under the default rewards.params -- the same "
+                        "call olkit.economy.pay_round makes); full_pipeline_unique (payout model on each question's first "
                         "submission) meets the line by construction -- the issue's attacks re-use existing questions, so "
                         "their rows never reach the payout model -- at the cost of paying nothing for a second honest "
                         "answer, and is not wired into olkit.economy; attribution_only is the attribution stage alone"),
         "attacks": {a: v for a, v in modes[judged].items() if a in ATTACKS},
-        "probes": {m: {a: {k: v[k] for k in ("ratio_mean", "upper95", "ratio_median")} for a, v in per.items()
+        "probes": {m: {a: {k: v[k] for k in ("ratio_mean", "upper95", "ratio_median", "ratio_of_means",
+                                              "ratio_of_means_upper95", "honest_zero")} for a, v in per.items()
                        if a in PROBES} for m, per in modes.items()},
+        "payout_params": payout_params(None),
+        "clusters": clusters,
+        "canaries": canaries,
+        "canary_note": ("pass rates over the attribution task's 3 variants x the reported seeds (spam: canary-spam <= 1 % "
+                        "of the budget; sole: canary-sole paid most; copy: canary-copy <= 5 %), default payout rule vs "
+                        "the first round's; benchmarks/attribution_bench.py (same canaries, with exact Shapley) was "
+                        "not re-run in this round (see README)"),
+        "canary_targets": {k: {"at_least": 0.9, "measured": canaries["default"][k],
+                               "met": canaries["default"][k] >= 0.9} for k in ("spam", "sole", "copy")},
+        "tuning": {"seeds": [100, 101, 102, 103, 104], "mode": "full_pipeline", "variants": TUNING,
+                   "rule": "most of the 9 issue attacks with upper95 <= 1.05 on the tuning seeds, then best canary "
+                           "pass rates; every variant tried is listed"},
+        "metric_note": ("issue_targets judge the issue's metric (mean of per-seed (attacked+1)/(honest+1), t-interval "
+                        "upper95). ratio_of_means (sum attacked / sum honest, paired bootstrap upper95) was added in the "
+                        "second round, before its reported run, because a noise-gated honest payout of 0 makes a "
+                        "per-seed ratio of 100-500 out of retraining noise alone (the control probe's 46.9); "
+                        "honest_zero counts those seeds. It is reported beside, not instead of, the issue's metric."),
         "probe_note": ("attacks beyond the issue's list, added after the defences were designed, not part of the "
                        "acceptance line: padding under new questions, another's answers under re-worded questions; "
                        "control_bystander_noise: the victim pads with new questions, the attacker does nothing "
@@ -162,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info("torch", torch_threads=args.threads, note="shared 2-core machine"),
     }
     status = write_result(result, checks, None if args.quick else args.out)
-    print(json.dumps({m: {a: [round(v[k], 3) for k in ("ratio_mean", "upper95")] for a, v in per.items()}
+    print(json.dumps({"clusters": clusters, "canaries": canaries}, indent=1))
+    print(json.dumps({m: {a: [round(v[k] or 0, 3) for k in ("ratio_mean", "upper95", "ratio_of_means",
+                                                         "ratio_of_means_upper95")] for a, v in per.items()}
                       for m, per in modes.items()}, indent=1))
     return status
 

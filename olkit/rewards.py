@@ -331,8 +331,16 @@ def allocate(budget: float, attribution, reputation=None, policy=None, *, cluste
                 pl.col("credited_rel").sum().alias("_rel"), pl.len().alias("n_items"),
                 (pl.col("credited_rel") > 0).sum().alias("n_credited")))
     total_value = float(per["_rel"].sum())
+    gate_mode = params.get("gate", "hard")
+    if gate_mode not in ("hard", "ramp"):
+        raise InputError(f"rewards.params.gate must be 'hard' or 'ramp', not {gate_mode!r}", field="rewards.params.gate")
     gated = (pl.col("_rel") < gate * total_value) & (pl.col("_rel") < pl.col("_rel").max())
     per = per.with_columns(gated.alias("gated"))
+    if gate_mode == "ramp" and gate > 0 and total_value > 0:
+        # continuous: nothing below the band, the full value from twice the band, linear between
+        ramp = ((pl.col("_rel") / (gate * total_value)) - 1.0).clip(0.0, 1.0)
+        keep = pl.col("_rel") >= pl.col("_rel").max()
+        per = per.with_columns(pl.when(keep).then(pl.col("_rel")).otherwise(pl.col("_rel") * ramp).alias("_rel"))
     if reputation is not None:
         rep = _reputation_frame(reputation)
         prior = getattr(rewards, "newcomer_prior", None)
@@ -387,6 +395,11 @@ def credited_items(attribution, policy=None, *, clusters=None) -> pl.DataFrame:
     credited_rel = (pl.col("group_rel") / pl.col("copies")) if duplicates == "split" else \
         pl.when(pl.col("first_copy")).then(pl.col("group_rel")).otherwise(0.0)
     items = items.with_columns(credited_rel.alias("credited_rel")).drop("group_rel")
+    item_gate = float(params.get("item_gate", 0.0) or 0.0)
+    if item_gate > 0:  # a cluster worth less than this share of all credited value is inside the noise band
+        total_rel = float(items["credited_rel"].sum())
+        items = items.with_columns(pl.when(pl.col("credited_rel") < item_gate * total_rel).then(0.0)
+                                   .otherwise(pl.col("credited_rel")).alias("credited_rel"))
     return items.with_columns(pl.Series("credited", np.ldexp(items["credited_rel"].to_numpy(), -k)))
 
 

@@ -41,9 +41,28 @@ class _RewardParams(Section):
 
 class AttributionRewardParams(_RewardParams):
     """Pay by measured influence of each trained-on item on the held-out loss (``method``: the
-    attribution method of :func:`olkit.attribution.methods.make_method`)."""
+    attribution method of :func:`olkit.attribution.methods.make_method`).
 
-    method: Literal["tracin", "tracin_adam", "gradsim", "gradsim_cos", "datainf", "trak", "knn_shapley"] = "tracin"
+    The redundancy and noise defences of :func:`olkit.attribution.payouts.contributor_payouts`
+    (defaults chosen on the tuning seeds of ``benchmarks/reward_attacks_bench.py``):
+    ``center`` (scores relative to the ``median`` / ``mean`` training item, or ``none``);
+    ``near_dup_threshold`` (TF-IDF cosine) and ``semantic_threshold`` (MiniLM cosine of
+    instruction + response) link rows into near-duplicate clusters (``None``: that link is off),
+    ``pool_same_question`` links answers to one question; ``cluster_value`` ``first``: a cluster is
+    worth its first arrival's value, credited to it (later near-copies earn nothing), ``best``: its
+    best item's value; ``item_gate``: a cluster credited less than this fraction of all credited
+    value is inside the noise band and earns nothing; ``gate`` ``hard`` pays a contributor below
+    ``rewards.noise_gate`` nothing, ``ramp`` fades them in between one and two gates.
+    """
+
+    method: Literal["tracin", "tracin_adam", "gradsim", "gradsim_cos", "datainf", "trak", "knn_shapley"] = "trak"
+    center: Literal["mean", "median", "none"] = "median"
+    near_dup_threshold: float | None = _num(0.85, ge=0, le=1)
+    semantic_threshold: float | None = _num(0.92, ge=0, le=1)
+    pool_same_question: bool = Field(False, strict=True)
+    cluster_value: Literal["first", "best"] = "first"
+    item_gate: float = _num(0.02, ge=0, lt=1)
+    gate: Literal["hard", "ramp"] = "hard"
 
 
 class AcceptanceRewardParams(_RewardParams):

@@ -216,6 +216,10 @@ def test_training_selection_uses_the_policy_reputation_rule():
     ("params: {method: nope}", "params.method"),
     ("params: {duplicates: 3}", "params.duplicates"),
     ("params: {bogus: 1}", "params.bogus"),
+    ("params: {semantic_threshold: 2}", "params.semantic_threshold"),
+    ("params: {center: mode}", "params.center"),
+    ("params: {item_gate: '0.1'}", "params.item_gate"),
+    ("params: {cluster_value: sum}", "params.cluster_value"),
 ])
 def test_policy_validate_rejects_bad_reward_sections_naming_the_key(tmp_path, capsys, body, key):
     path = tmp_path / "p.yaml"
@@ -227,7 +231,7 @@ def test_policy_validate_rejects_bad_reward_sections_naming_the_key(tmp_path, ca
 def test_reward_rule_params_resolve_per_rule():
     from olkit.rewards_config import RewardPolicy
 
-    assert RewardPolicy().resolved()["method"] == "tracin"
+    assert RewardPolicy().resolved()["method"] == "trak"  # as contributor_payouts pays
     assert "method" not in RewardPolicy(rule="acceptance").resolved()
     assert RewardPolicy(budget_per_epoch=10).budget_per_epoch == 10.0
     p = Policy().updated(**{"rewards.budget_per_epoch": 250.0, "rewards.schedule": "gravity",
