@@ -55,7 +55,8 @@ class AttributionRewardParams(_RewardParams):
     ``rewards.noise_gate`` nothing, ``ramp`` fades them in between one and two gates.
     """
 
-    method: Literal["tracin", "tracin_adam", "gradsim", "gradsim_cos", "datainf", "trak", "knn_shapley"] = "trak"
+    method: Literal["tracin", "tracin_adam", "gradsim", "gradsim_cos", "datainf", "trak", "knn_shapley",
+                    "tfidf", "bm25"] = "bm25"
     center: Literal["mean", "median", "none"] = "median"
     near_dup_threshold: float | None = _num(0.85, ge=0, le=1)
     semantic_threshold: float | None = _num(0.92, ge=0, le=1)

@@ -13,7 +13,8 @@ from typing import Any
 
 from olkit.errors import InputError
 
-METHOD_NAMES = ("gradsim", "gradsim_cos", "tracin", "tracin_adam", "datainf", "trak", "knn_shapley", "span")
+METHOD_NAMES = ("gradsim", "gradsim_cos", "tracin", "tracin_adam", "datainf", "trak", "knn_shapley", "tfidf", "bm25",
+                "span")
 
 
 def register(subparsers: Any) -> None:

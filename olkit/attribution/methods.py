@@ -321,15 +321,18 @@ METHODS: dict[str, type[Method]] = {
     cls.name: cls for cls in (GradientSimilarity, TracIn, DataInf, TRAK, KNNShapley)
 }
 GRADIENT_METHODS = ("gradsim", "tracin", "datainf", "trak")
+#: methods that read only the text (no model context needed)
+MODEL_FREE_METHODS = ("tfidf", "bm25")
 
 
 def make_method(name: str, **params) -> Method:
-    """A method by name (``gradsim``, ``gradsim_cos``, ``tracin``, ``datainf``, ``trak``, ``knn_shapley``, ``span``)."""
+    """A method by name (``gradsim``, ``gradsim_cos``, ``tracin``, ``tracin_adam``, ``datainf``, ``trak``, ``knn_shapley``,
+    ``tfidf``, ``bm25``, ``span``)."""
     if name == "gradsim_cos":
         return GradientSimilarity(normalize=True, **params)
     if name == "tracin_adam":
         return TracIn(adam=True, **params)
-    if name in ("tfidf", "bm25"):
+    if name in MODEL_FREE_METHODS:
         return TextSimilarity(name, **params)
     if name == "span":
         from olkit.attribution.spans import SpanMatch

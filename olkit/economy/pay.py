@@ -62,11 +62,13 @@ def pay_round(adapter_dir: str | Path, trained: pl.DataFrame, eval_rows: pl.Data
                    else pl.lit(False))
     if rewards.rule == "attribution":
         from olkit.attribution.adapters import context_on_base, load_context
-        from olkit.attribution.methods import make_method
+        from olkit.attribution.methods import MODEL_FREE_METHODS, make_method
         from olkit.attribution.payouts import contributor_payouts
 
         eval_rows = eval_rows.select("instruction", "response")
-        if base is None:
+        if params["method"] in MODEL_FREE_METHODS:  # text baselines read no model: load none
+            att = make_method(params["method"]).attribute(None, trained, eval_rows)
+        elif base is None:
             ctx, train_rows = load_context(adapter_dir, train=trained)
             att = make_method(params["method"]).attribute(ctx, train_rows, eval_rows)
         else:
