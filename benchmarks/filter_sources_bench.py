@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script's folder)
 
+BASELINE_QUALITY = ROOT / "benchmarks" / "baselines" / "quality_model_v1.json"  # sample datanet only
 MAX_FR = 0.03  # issue 16's per-source false-rejection target
 OLD_MIN_SIMILARITY = 0.15  # the previous policy's absolute cosine cutoff (baseline)
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-contributors", type=int, default=200, help="sample datanet size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--n-genuine", type=int, default=150, help="genuine sample/external items (all off-topic ones)")
+    ap.add_argument("--quality-per-label", type=int, default=250,
+                    help="train-split items per label the leave-source-out quality refits see (the shipped model: all)")
     ap.add_argument("--no-synthetic", action="store_true", help="leave the SmolLM2 detector out (no LM work)")
     ap.add_argument("--out", default=str(RESULTS / "filter_sources.json"))
     args = ap.parse_args(argv)
@@ -97,8 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     bank_q = set(sample_qa["instruction"].to_list()[::2])
     sample_qa = sample_qa.filter(pl.col("instruction").is_in(list(bank_q)))
     ext = external_eval_set(seed=args.seed)
-    labelled = {"tune": {"sample": train.filter(~pl.col("instruction").is_in(list(bank_q)))},
-                "report": {"sample": stream.filter(pl.col("split") == "heldout"), "external": ext}}
+
+    def labelled_subset(frame: pl.DataFrame) -> pl.DataFrame:
+        """Every off-topic item and ``--n-genuine`` genuine ones (MiniLM on 2 shared cores is the cost)."""
+        gen = frame.filter(pl.col("label") == "genuine")
+        return pl.concat([frame.filter(pl.col("label") == "off_topic"),
+                          gen.sample(min(args.n_genuine, gen.height), seed=args.seed)])
+
+    labelled = {"tune": {"sample": labelled_subset(train.filter(~pl.col("instruction").is_in(list(bank_q))))},
+                "report": {"sample": labelled_subset(stream.filter(pl.col("split") == "heldout")),
+                           "external": labelled_subset(ext)}}
     pool = pl.concat([halves["tune"], sample_qa])  # bank and calibration material (tuning half only)
     banks: dict[tuple[str, str], object] = {}
 
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                                     seed=args.seed, embedder=emb)
         return banks[key]
 
-    def flags_of(statistic: str, frame: pl.DataFrame, without: str | None) -> np.ndarray:
+    def flags_of(statistic: str, frame: pl.DataFrame, without: str | None, rate_at: float | None = None) -> np.ndarray:
         """Rejected by relevance with ``statistic`` (``abs_cosine_0.15``: the old absolute cutoff)."""
         if frame.height == 0:
             return np.zeros(0, dtype=bool)
@@ -118,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             cos = cosine_rows(instr, resp)
             return (cos < OLD_MIN_SIMILARITY) & instr.any(axis=1) & resp.any(axis=1)
         bank = bank_for(statistic, without)
-        c = contrast_scores(instr, resp, *bank.embeddings(emb), statistic)
-        return np.nan_to_num(bank.human_fpr(c), nan=1.0) <= target
+        c = contrast_scores(instr, resp, *bank.embeddings(emb), statistic, bank.spec_coef)
+        return np.nan_to_num(bank.human_fpr(c), nan=1.0) <= (target if rate_at is None else rate_at)
 
     variants = ["abs_cosine_0.15", *STATISTICS]
     per_half: dict[str, dict] = {}
@@ -154,6 +166,23 @@ def main(argv: list[str] | None = None) -> int:
                 else min(STATISTICS, key=lambda v: tune[v]["max_false_rejection"]))
     shipped = default_bank()
 
+    # the price of the rate: the shipped statistic at other target rates (report half)
+    rep_half = halves["report"]
+    rep_mism = {k: mismatched_pairs(rep_half, k, seed=args.seed) for k in KINDS}
+    tradeoff = {}
+    for rate_at in (0.01, 0.02, 0.05, 0.1, 0.2):
+        fr = {s: float(flags_of(shipped.statistic, rep_half.filter(pl.col("source") == s), s, rate_at).mean())
+              for s in sources}
+        rec = {k: float(np.mean([flags_of(shipped.statistic, rep_mism[k].filter(pl.col("source") == s), s,
+                                          rate_at).mean() for s in sources])) for k in KINDS}
+        for name, lab in labelled["report"].items():
+            rec[f"{name}.off_topic"] = float(flags_of(shipped.statistic, lab.filter(pl.col("label") == "off_topic"),
+                                                      "sample_qa" if name == "sample" else None, rate_at).mean())
+        tradeoff[str(rate_at)] = {"max_false_rejection": round(max(fr.values()), 4),
+                                  "false_rejection": {k: round(v, 4) for k, v in fr.items()},
+                                  "recall": {k: round(v, 4) for k, v in rec.items()}}
+        print("tradeoff", rate_at, tradeoff[str(rate_at)], flush=True)
+
     # ---- every model filter on, report half, per source
     report = halves["report"].with_row_index("i").with_columns(
         ("h-" + pl.col("i").cast(pl.String)).alias("submission_id")).drop("i")
@@ -166,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     per_filter: dict[str, np.ndarray] = {"relevance": np.zeros(len(src), dtype=bool),
                                          "quality": np.zeros(len(src), dtype=bool)}
     train_q = train.join(stdlib_qa().select("question_id", "module"), on="question_id", how="left")
+    train_q = pl.concat([train_q.filter(pl.col("label") == lab).sample(
+        min(args.quality_per_label, int((train_q["label"] == lab).sum())), seed=args.seed)
+        for lab in ("genuine", "low_effort", "spam", "off_topic")])
     for s in sources:
         inside = src == s
         part = report.filter(pl.Series(inside))
@@ -174,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                             extra_good=human.filter(pl.col("source") != s))
         per_filter["quality"][inside] = rejected(QualityFilter(model=model, embedder=emb), part)
     per_filter["language"] = rejected(LanguageFilter(), report)
+    info = {"quality_shipped_model_info": rejected(QualityFilter(embedder=emb), report),  # saw every source
+            "quality_previous_model_info": rejected(QualityFilter(model=BASELINE_QUALITY, embedder=emb), report),
+            "relevance_old_abs_cosine_0.15_info": flags_of("abs_cosine_0.15", report, None)}
     synthetic_note = "left out (--no-synthetic)"
     if not args.no_synthetic:
         from olkit.filters.synthetic import SyntheticFilter, default_classifier
@@ -197,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     other_rej = ~other["accepted"].fill_null(True).to_numpy()
     model_filters = {s: {"any_model_filter": rate(any_model[src == s]),
                          **{k: round(float(v[src == s].mean()), 4) for k, v in per_filter.items()},
+                         **{k: round(float(v[src == s].mean()), 4) for k, v in info.items()},
                          "other_layers_info": round(float(other_rej[src == s].mean()), 4)} for s in sources}
 
     targets = {f"false_rejection<={MAX_FR}.{s}": {"target": MAX_FR, "measured": v["any_model_filter"]["rate"],
@@ -221,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "mean_offtopic_recall": tune[v]["mean_offtopic_recall"]} for v in variants},
                       "selected": selected, "shipped_bank_statistic": shipped.statistic},
         "relevance_variants_report": rep,
+        "relevance_tradeoff_report": tradeoff,
         "model_filters_false_rejection": model_filters,
         "synthetic_layer": synthetic_note,
         "cpu_seconds": round(time.process_time() - c0, 1), "wall_seconds": round(time.perf_counter() - t0, 1),

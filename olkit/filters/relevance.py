@@ -29,8 +29,15 @@ Example
 ...     "instruction": ["How do I sort a list in Python?", "How do I sort a list in Python?"],
 ...     "response": ["Call sorted(xs) or xs.sort().", "Paris is the capital of France."]})
 >>> f = RelevanceFilter()
->>> f.decide(f.score(batch), FilterPolicy())["passed"].to_list()
+>>> scores = f.score(batch)
+>>> scores["relevance.human_fpr"].to_list()[0] > 0.5 > scores["relevance.human_fpr"].to_list()[1]
+True
+>>> f.decide(scores, FilterPolicy.model_validate({"relevance": {"target_fpr": 0.1}}))["passed"].to_list()
 [True, False]
+
+At the default ``target_fpr`` (2%) the second pair passes: 3-8% of the shipped calibration's
+fortunes (under category prompts like "Tell me something about science.") have a cosine as low
+(``benchmarks/filter_sources_bench.py`` reports the trade-off).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import polars as pl
 from olkit.errors import InputError
 from olkit.filters.base import rule_decisions
 from olkit.filters.config import FilterPolicy
-from olkit.filters.embeddings import EmbeddingCache, EmbeddingFilter, cosine_rows
+from olkit.filters.embeddings import MAX_CHARS, EmbeddingCache, EmbeddingFilter, cosine_rows
 from olkit.filters.fpr import HumanFprCalibration
 
 DEFAULT_BANK_FILE = "relevance_bank.json"
@@ -57,16 +64,27 @@ BANK_KIND = "olkit.relevance_bank"
 #: z-score of cos(instruction, response) among cos(bank instruction, response);  ``zresp``: among
 #: cos(instruction, bank response);  ``ztwo``: their sum;  ``rank``: share of bank instructions
 #: the response matches less well than its own;  ``cosine``: the raw cosine (the old statistic).
-Statistic = Literal["zinstr", "zresp", "ztwo", "rank", "cosine"]
-STATISTICS: tuple[str, ...] = ("zinstr", "zresp", "ztwo", "rank", "cosine")
+#: ``<base>_spec``: the base statistic minus what human pairs with an instruction this *specific*
+#: score on it (a linear fit on the calibration pairs, :func:`specificity`): a precise question needs
+#: a close answer, a broad prompt ("Tell me something about wisdom.") does not.
+Statistic = Literal["zinstr", "zresp", "ztwo", "rank", "cosine", "zinstr_spec", "ztwo_spec"]
+STATISTICS: tuple[str, ...] = ("zinstr", "zresp", "ztwo", "rank", "cosine", "zinstr_spec", "ztwo_spec")
+
+
+def specificity(instr: np.ndarray, bank_resp: np.ndarray) -> np.ndarray:
+    """How far the bank answer closest to each instruction stands out from the other bank answers
+    (z-score of the max cosine): high for a precise question the bank can answer, low for a broad prompt."""
+    b = (np.asarray(instr, dtype=np.float32) @ np.asarray(bank_resp, dtype=np.float32).T).astype(np.float64)
+    return (b.max(axis=1) - b.mean(axis=1)) / (b.std(axis=1) + 1e-6)
 
 
 def contrast_scores(instr: np.ndarray, resp: np.ndarray, bank_instr: np.ndarray, bank_resp: np.ndarray,
-                    statistic: Statistic = "ztwo") -> np.ndarray:
+                    statistic: Statistic = "ztwo", spec_coef: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
     """How much better each response matches its own instruction than the bank's (higher = on-topic).
 
     ``instr``/``resp``: unit-norm row embeddings of the items; ``bank_instr``/``bank_resp``: of the
     reference bank.  Rows whose instruction or response embedding is all zero (missing text) get NaN.
+    ``spec_coef``: ``(a, b)`` of a ``*_spec`` statistic (base - a - b * specificity).
 
     >>> import numpy as np
     >>> e = np.eye(4, dtype=np.float32)
@@ -77,6 +95,9 @@ def contrast_scores(instr: np.ndarray, resp: np.ndarray, bank_instr: np.ndarray,
         raise InputError(f"unknown relevance statistic {statistic!r}; known: {list(STATISTICS)}", field="statistic")
     instr = np.asarray(instr, dtype=np.float32)
     resp = np.asarray(resp, dtype=np.float32)
+    if statistic.endswith("_spec"):
+        base = contrast_scores(instr, resp, bank_instr, bank_resp, statistic.removesuffix("_spec"))
+        return base - spec_coef[0] - spec_coef[1] * specificity(instr, bank_resp)
     cos = cosine_rows(instr, resp)
     if statistic == "cosine":
         out = cos
@@ -107,6 +128,8 @@ class RelevanceBank:
         Genre of each bank pair (``None``: all ``"bank"``).
     statistic:
         Which :func:`contrast_scores` statistic the calibration was computed with.
+    spec_coef:
+        ``(a, b)`` of a ``*_spec`` statistic, fitted on the calibration pairs by :func:`build_bank`.
     calibration:
         :class:`~olkit.filters.fpr.HumanFprCalibration` (``flag="low"``) of human pairs of several
         genres, each scored with a bank that did not contain its genre.
@@ -114,7 +137,7 @@ class RelevanceBank:
 
     def __init__(self, instructions: Sequence[str], responses: Sequence[str], *, sources: Sequence[str] | None = None,
                  statistic: Statistic = "ztwo", calibration: HumanFprCalibration | None = None,
-                 metadata: Mapping[str, Any] | None = None) -> None:
+                 spec_coef: Sequence[float] = (0.0, 0.0), metadata: Mapping[str, Any] | None = None) -> None:
         if len(instructions) != len(responses) or not len(instructions):
             raise InputError(f"a relevance bank needs as many instructions as responses (>0), got "
                              f"{len(instructions)} and {len(responses)}", field="bank")
@@ -125,6 +148,7 @@ class RelevanceBank:
         self.sources = np.asarray(["bank"] * len(self.instructions) if sources is None else [str(s) for s in sources])
         self.statistic = statistic
         self.calibration = calibration
+        self.spec_coef = (float(spec_coef[0]), float(spec_coef[1]))
         self.metadata = dict(metadata or {})
         self._emb: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -146,7 +170,7 @@ class RelevanceBank:
         return self._emb[key]
 
     def contrast(self, instr: np.ndarray, resp: np.ndarray, embedder: EmbeddingCache) -> np.ndarray:
-        return contrast_scores(instr, resp, *self.embeddings(embedder), self.statistic)
+        return contrast_scores(instr, resp, *self.embeddings(embedder), self.statistic, self.spec_coef)
 
     def human_fpr(self, contrast: np.ndarray) -> np.ndarray:
         if self.calibration is None:
@@ -156,7 +180,8 @@ class RelevanceBank:
 
     # -- persistence ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": BANK_KIND, "statistic": self.statistic, "metadata": self.metadata,
+        out: dict[str, Any] = {"kind": BANK_KIND, "statistic": self.statistic, "spec_coef": list(self.spec_coef),
+                               "metadata": self.metadata,
                                "pairs": [{"source": s, "instruction": i, "response": r} for s, i, r in
                                          zip(self.sources.tolist(), self.instructions, self.responses, strict=True)]}
         if self.calibration is not None:
@@ -183,6 +208,7 @@ class RelevanceBank:
             return cls([p["instruction"] for p in pairs], [p["response"] for p in pairs],
                        sources=[p.get("source", "bank") for p in pairs], statistic=data.get("statistic", "ztwo"),
                        calibration=None if cal is None else HumanFprCalibration.from_dict(cal, source=str(path)),
+                       spec_coef=data.get("spec_coef", (0.0, 0.0)),
                        metadata=data.get("metadata"))
         except (KeyError, TypeError) as err:
             raise InputError(f"bad relevance bank: {err!r}", file=str(path), field="pairs") from None
@@ -202,27 +228,40 @@ def calibrate_bank(bank: RelevanceBank, human_instr: np.ndarray, human_resp: np.
 
     ``human_instr``/``human_resp``: embeddings of the human calibration pairs; ``human_sources``:
     their genre.  Bank rows whose ``source`` equals a genre are left out when that genre is scored.
+    For a ``*_spec`` statistic the specificity fit ``bank.spec_coef`` is refitted here (least squares
+    of the base statistic on :func:`specificity` over all calibration pairs).
     """
     src = np.asarray([str(s) for s in human_sources])
     bi, br = bank.embeddings(embedder)
-    scores = {}
+    spec_stat = bank.statistic.endswith("_spec")
+    base_stat = bank.statistic.removesuffix("_spec")
+    scores, specs = {}, {}
     for name in sorted(set(src.tolist())):
         inside = src == name
         keep = bank.sources != name
         if not keep.any():
             raise InputError(f"the relevance bank holds only source {name!r}: nothing left to contrast with",
                              field="bank")
-        scores[name] = contrast_scores(human_instr[inside], human_resp[inside], bi[keep], br[keep], bank.statistic)
+        scores[name] = contrast_scores(human_instr[inside], human_resp[inside], bi[keep], br[keep], base_stat)
+        specs[name] = specificity(human_instr[inside], br[keep])
+    if spec_stat:
+        x = np.concatenate(list(specs.values()))
+        y = np.concatenate(list(scores.values()))
+        ok = np.isfinite(x) & np.isfinite(y)
+        a, b = np.linalg.lstsq(np.c_[np.ones(int(ok.sum())), x[ok]], y[ok], rcond=None)[0]
+        bank.spec_coef = (float(a), float(b))
+        scores = {k: v - a - b * specs[k] for k, v in scores.items()}
     return HumanFprCalibration(scores, flag="low")
 
 
 def build_bank(pairs: pl.DataFrame, calibration_pairs: pl.DataFrame | None = None, *, per_source: int = 100,
-               statistic: Statistic = "ztwo", seed: int = 0, max_chars: int = 400,
+               statistic: Statistic = "ztwo", seed: int = 0, max_chars: int = MAX_CHARS,
                embedder: EmbeddingCache | None = None) -> RelevanceBank:
     """A :class:`RelevanceBank` from real pairs of several genres, calibrated leave-source-out.
 
     ``pairs``: ``source``, ``instruction``, ``response``; up to ``per_source`` pairs with distinct
-    instructions are drawn per source (``seed``), responses cut to ``max_chars`` characters.
+    instructions are drawn per source (``seed``), responses cut to ``max_chars`` characters (default: the
+    embedding's own cut, so a bank pair embeds exactly like the item it came from).
     ``calibration_pairs`` (default: ``pairs``): human pairs whose scores set the false-positive
     rate, each source scored with the bank minus that source (:func:`calibrate_bank`).
 
