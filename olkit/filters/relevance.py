@@ -170,6 +170,10 @@ class RelevanceBank:
         return self._emb[key]
 
     def contrast(self, instr: np.ndarray, resp: np.ndarray, embedder: EmbeddingCache) -> np.ndarray:
+        """The bank's statistic for item embeddings (the raw cosine never embeds the bank)."""
+        if self.statistic == "cosine":
+            empty = np.zeros((0, instr.shape[1]), dtype=np.float32)
+            return contrast_scores(instr, resp, empty, empty, "cosine")
         return contrast_scores(instr, resp, *self.embeddings(embedder), self.statistic, self.spec_coef)
 
     def human_fpr(self, contrast: np.ndarray) -> np.ndarray:
