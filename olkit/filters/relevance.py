@@ -4,16 +4,19 @@ Engagement farmers paste the same canned answer under every question, or answer 
 question than the one asked.  A fixed cutoff on the MiniLM cosine of instruction and response
 punishes honest genres whose pairs are loose by nature: a fortune under "Tell me something about
 wisdom." or a changelog entry under "What does the NEWS of man-db say?" has a low cosine although
-it answers a broad prompt.  So the relevance score is *contrastive*: the response is compared with
-its own instruction and with a reference bank of real instructions and answers of several genres
-(:class:`RelevanceBank`, ``data/models/relevance_bank.json``), and the score says how far its own
-instruction stands out (:func:`contrast_scores`).  A loose prompt still beats unrelated prompts; a
-canned answer, or an answer to another question, does not beat them.
-
-The threshold is a rate, not a score: the bank ships with the scores of human pairs of several
-genres, each computed with a bank that did not contain that genre
+it answers a broad prompt.  So the threshold is a rate, not a score: the bank file
+(:class:`RelevanceBank`, ``data/models/relevance_bank.json``) ships with the scores of human pairs of
+several genres, each computed with a bank that did not contain that genre
 (:class:`olkit.filters.fpr.HumanFprCalibration`), and an item is rejected when at most
 ``relevance.target_fpr`` of every genre's human pairs score as low as it does.
+
+The score itself is one of :data:`STATISTICS` (:func:`contrast_scores`), named in the bank file:
+the raw cosine, or a *contrastive* one -- how far the response's own instruction stands out among a
+reference bank of real instructions and answers of several genres (a loose prompt still beats
+unrelated prompts; a canned answer does not), optionally adjusted for how specific the instruction
+is.  The shipped bank uses the raw cosine: the selection rule of
+``benchmarks/filter_sources_bench.py`` (fixed before measuring, applied on a tuning half) chose it;
+every statistic is reported there.
 
 Scores: ``relevance.cosine`` (the raw cosine, for inspection), ``relevance.contrast`` and
 ``relevance.human_fpr``; reason ``relevance.off_topic``.  The embeddings come from the shared
@@ -154,12 +157,6 @@ class RelevanceBank:
 
     def __len__(self) -> int:
         return len(self.instructions)
-
-    def subset(self, keep: np.ndarray) -> RelevanceBank:
-        """The bank restricted to the rows of boolean ``keep`` (no calibration: it belongs to the full bank)."""
-        idx = np.flatnonzero(keep)
-        return RelevanceBank([self.instructions[i] for i in idx], [self.responses[i] for i in idx],
-                             sources=self.sources[idx].tolist(), statistic=self.statistic)
 
     def embeddings(self, embedder: EmbeddingCache) -> tuple[np.ndarray, np.ndarray]:
         """Bank instruction and response embeddings (cached per embedder)."""
