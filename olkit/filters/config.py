@@ -232,8 +232,8 @@ class QualityPolicy(Section):
 
 
 class RelevancePolicy(Section):
-    """Instruction-response relevance: does a response match its own instruction better than a
-    reference bank of other instructions and answers (owned by filters-models)."""
+    """Instruction-response relevance (MiniLM), thresholded by a false-positive rate on human pairs
+    of several genres (owned by filters-models; the statistic is named in the relevance bank file)."""
 
     enabled: bool = True
     #: Target false-positive rate on human pairs (decide-time).  The relevance bank ships with the
