@@ -14,19 +14,15 @@ looking at results:
   fold 0) on machine fold 1, and the same recipe fitted on fold 1 on fold 0 (cross-fitting: every
   machine item is scored by a model that did not see it; bootstrap 95% CI).
 * **AUROC per machine set**: cross-fitted machine scores vs the leave-source-out human scores.
-* **Every model filter on** (synthetic and quality leave-source-out, relevance and language at the
-  default policy): false rejection per human source and which filter rejects.  The quality model
-  is the shipped recipe (sample datanet + human genres as more good items) refitted without the
-  source; the previous quality model (sample datanet only) is reported alongside.  The other layers
-  (format, heuristics, spam, PII, dedup) are reported alongside for information.
+* False rejection per human source with **every model filter on** is
+  ``benchmarks/filter_sources_bench.py`` (``filter_sources.json``).
 
 Baselines on the same items: the previous detector (``benchmarks/baselines/synthetic_detector_v1.json``,
 fitted on the sample datanet's SmolLM2 answers only, batch `sample`, T=0.7 top-p 0.9) at its old policy threshold (prob >= 0.5) and with the same
 FPR calibration; the mean log-likelihood alone (the cheap baseline) and the Fast-DetectGPT
 analytic curvature alone, both with the same leave-source-out FPR calibration.
 
-Targets (issue 16): recall >= 0.8 at the policy FPR on every machine set; false rejection <= 3%
-per human source with every model filter on.
+Targets (issue 16): recall >= 0.8 at the policy FPR on every machine set.
 
 Run::
 
@@ -50,7 +46,6 @@ sys.path.insert(0, str(ROOT))
 from _common import RESULTS, machine_info, write_result  # noqa: E402  (benchmarks/ is the script's folder)
 
 BASELINE_MODEL = ROOT / "benchmarks" / "baselines" / "synthetic_detector_v1.json"
-BASELINE_QUALITY = ROOT / "benchmarks" / "baselines" / "quality_model_v1.json"
 
 
 def boot_ci(flags: np.ndarray, rng: np.random.Generator, reps: int) -> list[float]:
@@ -76,17 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "synthetic.json"))
     args = ap.parse_args(argv)
 
-    from olkit.data import sample_stream
-    from olkit.data.corpus import stdlib_qa
     from olkit.data.synthetic_eval import detector_training_sets, machine_texts
-    from olkit.filters import Pipeline
     from olkit.filters.config import FilterPolicy
-    from olkit.filters.embeddings import EmbeddingCache
-    from olkit.filters.language import LanguageFilter
     from olkit.filters.metrics import auroc
-    from olkit.filters.quality import QualityFilter, QualityModel, fit_quality
-    from olkit.filters.registry import default_filters
-    from olkit.filters.relevance import RelevanceFilter
     from olkit.filters.synthetic import (
         FEATURES,
         LMFeatureExtractor,
@@ -166,50 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     m_pred, h_pred = loso_threshold_score(old_h, old_m)
     methods["old_detector_fpr_calibrated"] = report(old_m, m_pred, old_h, h_pred)
 
-    # ---- every model filter on, per human source
-    frame = human.with_row_index("i").with_columns(("h-" + pl.col("i").cast(pl.String)).alias("submission_id")).drop("i")
-    emb = EmbeddingCache()
-
-    def rejected(f, part: pl.DataFrame) -> np.ndarray:
-        d = f.decide(f.score(part), policy)
-        return ~part.select("submission_id").join(d, on="submission_id", how="left")["passed"].fill_null(True).to_numpy()
-
-    per_filter = {"synthetic": loso_flag}
-    for f in (LanguageFilter(), RelevanceFilter(embedder=emb)):
-        per_filter[f.name] = rejected(f, frame)
-    # quality: the shipped recipe (sample datanet + human genres as more good items), refitted
-    # without the source it is measured on; the previous model (sample datanet only) as baseline
-    stream = sample_stream(n_contributors=200, seed=args.seed)
-    train_q = stream.filter(pl.col("split") == "train").join(
-        stdlib_qa().select("question_id", "module"), on="question_id", how="left")
-    per_filter["quality"] = np.zeros(len(src), dtype=bool)
-    for s in sources:
-        inside = src == s
-        model = fit_quality(train_q, seed=args.seed, group_col="module", embedder=emb,
-                            extra_good=human.filter(pl.Series(~inside)))
-        per_filter["quality"][inside] = rejected(QualityFilter(model=model, embedder=emb), frame.filter(pl.Series(inside)))
-    old_quality = rejected(QualityFilter(model=QualityModel.load(BASELINE_QUALITY), embedder=emb), frame)
-    any_model = np.logical_or.reduce(list(per_filter.values()))
-    other = Pipeline(default_filters(models=False)).run(frame, policy=policy, progress=False).decisions
-    other = frame.select("submission_id").join(other, on="submission_id", how="left")
-    other_rej = ~other["accepted"].fill_null(True).to_numpy()
-    other_reasons = other.with_columns(pl.Series("source", src)).filter(~pl.col("accepted")).explode("reasons") \
-        .group_by("source", "reasons").len().sort("source", "len", descending=[False, True])
-    model_filters = {}
-    for s in sources:
-        inside = src == s
-        model_filters[s] = {"any_model_filter": rate(any_model[inside], rng, args.boot),
-                            **{k: round(float(v[inside].mean()), 4) for k, v in per_filter.items()},
-                            "quality_previous_model_info": round(float(old_quality[inside].mean()), 4),
-                            "other_layers_info": round(float(other_rej[inside].mean()), 4)}
-
     best = methods["fpr_calibrated_detector (shipped recipe)"]
     # the issue's targets, recorded met or not (never redefined); the checks are what this run guarantees
     targets = {f"recall>=0.8.{k}": {"target": 0.8, "measured": v["rate"], "met": bool(v["rate"] >= 0.8)}
                for k, v in best["recall"].items()}
-    targets.update({f"false_rejection<=0.03.{k}": {"target": 0.03, "measured": v["any_model_filter"]["rate"],
-                                                   "met": bool(v["any_model_filter"]["rate"] <= 0.03)}
-                    for k, v in model_filters.items()})
     checks = {"every_machine_set_scored": all(int((mset == k).sum()) > 0 for k in msets),
               "every_human_source_scored_leave_source_out": all(int((src == s).sum()) > 0 for s in sources),
               "shipped_detector_fpr_within_2x_target_pooled":
@@ -224,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
                     "AUROC: cross-fitted machine vs leave-source-out human scores; "
                     "bootstrap 95% CI over items",
         "methods": methods,
-        "model_filters_false_rejection": model_filters,
-        "other_layers_reasons_info": other_reasons.to_dicts(),
         "shipped_detector_metadata": {k: v for k, v in shipped.metadata.items() if k != "human_sources"},
         "cpu_seconds": round(time.process_time() - t_start, 1),
         "lm_items_computed": ex.n_computed,
@@ -234,8 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, m in methods.items():
         print(f"{name}: recall " + " ".join(f"{k}={v['rate']:.2f}" for k, v in m["recall"].items())
               + " | fpr " + " ".join(f"{k}={v['rate']:.3f}" for k, v in m["fpr"].items()))
-    for s, v in model_filters.items():
-        print(s, v)
     result["machine"] = machine_info("torch", "transformers", "sentence-transformers")
     return write_result(result, checks, args.out)
 

@@ -42,10 +42,10 @@ def test_one_control_per_threshold_from_the_policy(result):
     tuner = FilterTuner(result)
     names = {f.name for f in result.filters}
     assert {k.split(".")[0] for k in tuner.sliders} <= names
-    assert "relevance.min_similarity" in tuner.sliders
-    s = tuner.sliders["relevance.min_similarity"]
-    assert isinstance(s, W.FloatSlider) and (s.min, s.max) == (-1.0, 1.0)
-    assert s.value == result.policy.relevance.min_similarity
+    assert "relevance.target_fpr" in tuner.sliders
+    s = tuner.sliders["relevance.target_fpr"]
+    assert isinstance(s, W.FloatSlider) and (s.min, s.max) == (0.0, 0.5)
+    assert s.value == result.policy.relevance.target_fpr
     assert isinstance(tuner.sliders["format.min_words"], W.IntSlider)
     assert isinstance(tuner.sliders["relevance.enabled"], W.Checkbox)
     assert not RESCORE_KEYS & set(tuner.sliders)  # scoring parameters are not re-decidable
@@ -56,11 +56,11 @@ def test_slider_redecides_from_cached_scores_without_rescoring(result, embedder)
     tuner = FilterTuner(result)
     encoded_before = embedder.n_encoded
     before = tuner.summary["per_label"]["off_topic"]["rejection_rate"]
-    tuner.sliders["relevance.min_similarity"].value = 0.6
+    tuner.sliders["relevance.target_fpr"].value = 0.5
     after = tuner.summary["per_label"]["off_topic"]["rejection_rate"]
     assert embedder.n_encoded == encoded_before  # no text was embedded again
     assert tuner.result_now.scores is result.scores
-    assert tuner.policy.filters.relevance.min_similarity == 0.6
+    assert tuner.policy.filters.relevance.target_fpr == 0.5
     assert after >= before and tuner.summary["false_rejection"] >= 0
     # the summary is exactly what an independent evaluation of the re-decided result says
     expected = evaluate(result.redecide(tuner.policy).decisions)
@@ -79,28 +79,28 @@ def test_slider_redecides_from_cached_scores_without_rescoring(result, embedder)
 
 def test_margin_table_holds_items_nearest_the_threshold(result, sample):
     tuner = FilterTuner(result, labels=sample)
-    tuner.set("relevance.min_similarity", 0.25)
+    tuner.set("relevance.target_fpr", 0.1)
     m = tuner.margin
     assert 0 < m.height <= 10
-    assert set(m["threshold"]) == {"relevance.min_similarity"}
+    assert set(m["threshold"]) == {"relevance.target_fpr"}
     dist = m["distance"].abs().to_list()
     assert dist == sorted(dist)
     # nothing outside the table is closer to the threshold than the farthest row in it
-    cos = result.scores["relevance.cosine"].drop_nulls()
-    assert ((cos - 0.25).abs() < max(dist) - 1e-12).sum() <= m.height
+    fpr = result.scores["relevance.human_fpr"].drop_nulls()
+    assert ((fpr - 0.1).abs() < max(dist) - 1e-12).sum() <= m.height
     assert {"label", "instruction", "response"} <= set(m.columns)
     # rows below the threshold are the rejected ones
     assert (m.filter(pl.col("distance") < 0)["relevance.passed"] == False).all()  # noqa: E712
-    assert "relevance.min_similarity" in tuner.margin_html.value or "<table" in tuner.margin_html.value
+    assert "relevance.target_fpr" in tuner.margin_html.value or "<table" in tuner.margin_html.value
 
 
 def test_export_writes_a_policy_that_loads_back(result, tmp_path):
     tuner = FilterTuner(result, export_path=tmp_path / "tuned.yaml")
-    tuner.sliders["relevance.min_similarity"].value = 0.33
+    tuner.sliders["relevance.target_fpr"].value = 0.07
     tuner.sliders["format.min_words"].value = 7
     tuner.export_button.click()
     loaded = Policy.load(tmp_path / "tuned.yaml")
-    assert loaded.filters.relevance.min_similarity == pytest.approx(0.33)
+    assert loaded.filters.relevance.target_fpr == pytest.approx(0.07)
     assert loaded.filters.format.min_words == 7
     assert loaded.version_hash == tuner.policy.version_hash
     assert "tuned.yaml" in tuner.status.value
@@ -127,9 +127,9 @@ def test_recompute_under_a_second_for_10k_items(result):
     assert big.decisions.height == 10_000
     tuner = FilterTuner(big)
     timings = []
-    for value in (0.2, 0.3, 0.4):
+    for value in (0.01, 0.05, 0.1):
         t0 = time.perf_counter()
-        tuner.sliders["relevance.min_similarity"].value = value
+        tuner.sliders["relevance.target_fpr"].value = value
         timings.append(time.perf_counter() - t0)
     assert tuner.summary["n"] == 10_000
     assert min(timings) < 1.0, timings  # loose: a shared 2-core machine; typically ~0.1 s

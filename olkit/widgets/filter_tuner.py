@@ -15,7 +15,7 @@ re-run, not a re-decision.
 State lives in plain attributes so tests (and a browser test) can drive it without a front end::
 
     tuner = FilterTuner(result)                   # labels from result.decisions["label"]
-    tuner.sliders["relevance.min_similarity"].value = 0.3
+    tuner.sliders["relevance.target_fpr"].value = 0.05
     tuner.summary["accept_rate"], tuner.figure.data[0].y
     tuner.margin                                  # items nearest the threshold just moved
     tuner.export("my_policy.yaml")                # Policy.save; also the "export policy" button
@@ -268,8 +268,8 @@ class FilterTuner(W.VBox):
     def _signal_column(self, key: str) -> str | None:
         section, fname = key.split(".", 1)
         cols = self.result.scores.columns
-        if key == "synthetic.target_fpr" and "synthetic.human_fpr" in cols:  # the rate an item would need
-            return "synthetic.human_fpr"
+        if fname == "target_fpr" and f"{section}.human_fpr" in cols:  # the rate an item would need
+            return f"{section}.human_fpr"
         for prefix in ("min_", "max_", ""):
             if fname.startswith(prefix):
                 cand = f"{section}.{fname[len(prefix):]}"
@@ -281,7 +281,7 @@ class FilterTuner(W.VBox):
         key = self.last_key
         if key is None:
             # first view: the model filters' headline thresholds are the most common to tune
-            key = next((k for k in ("relevance.min_similarity", "quality.min_score", "synthetic.target_fpr")
+            key = next((k for k in ("relevance.target_fpr", "quality.min_score", "synthetic.target_fpr")
                         if k in self.sliders), None)
         if key is None:
             return pl.DataFrame()
