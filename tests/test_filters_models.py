@@ -94,7 +94,7 @@ def test_shorter_spans_from_one_pass_and_prompt_settings(tmp_path, heldout_lm):
     prompt is part of the cache key; a filter refuses an extractor other than its classifier's."""
     few = heldout_lm.head(3)
     instr, resp = few["instruction"].to_list(), few["response"].to_list()
-    kw = {"dtype": "float32", "show_progress": False}
+    kw = {"dtype": "float32", "show_progress": False, "prompt": "chat_template"}
     long = LMFeatureExtractor(cache=tmp_path, max_response_tokens=40, also_spans=(16,), **kw)
     long.transform(instr, resp)
     short = LMFeatureExtractor(cache=tmp_path, max_response_tokens=16, **kw)
@@ -103,17 +103,20 @@ def test_shorter_spans_from_one_pass_and_prompt_settings(tmp_path, heldout_lm):
     fresh = LMFeatureExtractor(cache=False, max_response_tokens=16, **kw).transform(instr, resp).to_numpy()
     assert np.allclose(from_cache, fresh, atol=1e-3)
     assert not np.allclose(from_cache, long.transform(instr, resp).to_numpy(), atol=1e-3)
-    plain = LMFeatureExtractor(cache=tmp_path, max_response_tokens=16, prompt="plain", **kw)
+    plain = LMFeatureExtractor(cache=tmp_path, max_response_tokens=16, **{**kw, "prompt": "plain"})
     assert plain.settings_key != short.settings_key
     assert not np.allclose(plain.transform(instr, resp).to_numpy(), fresh, atol=1e-3)
     with pytest.raises(InputError, match="prompt"):
         LMFeatureExtractor(prompt="none")
-    clf = default_classifier()  # the shipped detector records the settings it was fitted with
-    assert clf.metadata["extractor"] == LMFeatureExtractor().settings()
-    other = {**clf.metadata["extractor"], "max_response_tokens": clf.metadata["extractor"]["max_response_tokens"] + 1}
+    from olkit.filters.synthetic import DETECTOR_FEATURES, LEGACY_EXTRACTOR_SETTINGS
+
+    clf = default_classifier()  # the shipped detector scores with the settings it was fitted with
+    fitted = clf.metadata.get("extractor") or LEGACY_EXTRACTOR_SETTINGS
+    assert fitted == LMFeatureExtractor().settings() and tuple(clf.features) == DETECTOR_FEATURES
+    other = {**fitted, "max_response_tokens": fitted["max_response_tokens"] + 1}
     with pytest.raises(InputError, match="settings"):
         _ = SyntheticFilter(classifier=clf, extractor=LMFeatureExtractor(**other)).extractor
-    assert SyntheticFilter(classifier=clf).extractor.settings() == clf.metadata["extractor"]
+    assert SyntheticFilter(classifier=clf).extractor.settings() == fitted
 
 
 def test_bf16_switch_and_length_buckets(monkeypatch):

@@ -83,9 +83,10 @@ FEATURES: tuple[str, ...] = (
 #: The features of the first version (what ``benchmarks/baselines/synthetic_detector_v1.json`` uses).
 FEATURES_V1: tuple[str, ...] = FEATURES[:11]
 
-#: The features the shipped detector's logistic uses (chosen by ``benchmarks/synthetic_bench.py``
-#: on its tuning draw).
-DETECTOR_FEATURES: tuple[str, ...] = FEATURES
+#: The features the shipped detector's logistic uses: to be set to the candidate
+#: ``benchmarks/synthetic_bench.py --select-only`` chooses on machine fold 0 (until then, the
+#: FEATURE_VERSION 1 features the shipped model was fitted on).
+DETECTOR_FEATURES: tuple[str, ...] = FEATURES_V1
 
 #: Version of the feature definitions; part of the disk-cache key.
 FEATURE_VERSION = 2
@@ -95,6 +96,9 @@ FEATURE_VERSION = 2
 #: output is sampled from); ``"plain"`` = bare ``<|im_start|>user ... <|im_start|>assistant`` turns
 #: (FEATURE_VERSION 1).
 PROMPTS: tuple[str, ...] = ("chat_template", "plain")
+
+#: The extractor settings of models saved before they recorded theirs (FEATURE_VERSION 1).
+LEGACY_EXTRACTOR_SETTINGS: dict[str, Any] = {"prompt": "plain", "max_response_tokens": 64, "max_instruction_tokens": 48}
 
 #: Window of :data:`FEATURES` ``curvature_max_window`` (tokens; the stride is half of it).
 WINDOW_TOKENS = 16
@@ -167,9 +171,9 @@ class LMFeatureExtractor:
     """
 
     model_path: str | Path | None = None
-    max_response_tokens: int = 96
+    max_response_tokens: int = 64
     max_instruction_tokens: int = 48
-    prompt: str = "chat_template"
+    prompt: str = "plain"
     batch_size: int = 64
     max_batch_tokens: int = 4096
     dtype: str = "auto"
@@ -564,11 +568,12 @@ class SyntheticFilter(Filter):
     def extractor(self) -> LMFeatureExtractor:
         """The feature extractor: the one given, else one with the settings the classifier was
         fitted with (``metadata["extractor"]``).  A given extractor whose settings differ from the
-        classifier's is an :class:`~olkit.errors.InputError` (its features would mean other things)."""
-        fitted = self.classifier.metadata.get("extractor")
+        classifier's is an :class:`~olkit.errors.InputError` (its features would mean other things).
+        A model without recorded settings was fitted with :data:`LEGACY_EXTRACTOR_SETTINGS`."""
+        fitted = self.classifier.metadata.get("extractor") or LEGACY_EXTRACTOR_SETTINGS
         if self._extractor is None:
-            self._extractor = LMFeatureExtractor(**(fitted or {}))
-        elif fitted and {k: fitted.get(k) for k in self._extractor.settings()} != self._extractor.settings():
+            self._extractor = LMFeatureExtractor(**fitted)
+        elif {k: fitted.get(k) for k in self._extractor.settings()} != self._extractor.settings():
             raise InputError(f"the extractor's settings {self._extractor.settings()} differ from the ones "
                              f"the synthetic-text classifier was fitted with {fitted}", field="extractor")
         return self._extractor
