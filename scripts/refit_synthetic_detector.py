@@ -4,7 +4,9 @@ The recipe (fixed in :func:`olkit.data.synthetic_eval.detector_training_sets`): 
 real genres (label 0, also the false-positive calibration set, calibrated leave-source-out),
 SmolLM2 machine text that is not greedy output (fold 0 of the sampled / paraphrased / polished /
 mixed sets) plus the sample datanet's SmolLM2 answers (T=0.7, top-p 0.9) (label 1), the sample datanet's
-genuine answers (label 0, training only).  ``benchmarks/synthetic_bench.py`` evaluates the same
+genuine answers (label 0, training only).  LM features: ``LMFeatureExtractor()`` as shipped (its
+settings are saved in the model's ``metadata["extractor"]``), logistic over ``DETECTOR_FEATURES``;
+both were chosen by ``benchmarks/synthetic_bench.py`` on its tuning draw.  ``benchmarks/synthetic_bench.py`` evaluates the same
 recipe on fold 1 and on human sources left out.
 
 Usage: ``PYTHONPATH=. .venv/bin/python scripts/refit_synthetic_detector.py [seed n_human_per_source n_machine_per_set]``
@@ -22,6 +24,8 @@ import polars as pl
 
 from olkit.filters.metrics import auroc
 from olkit.filters.synthetic import (
+    DETECTOR_FEATURES,
+    FEATURE_VERSION,
     LMFeatureExtractor,
     default_model_path,
     fit_detector_by_fpr,
@@ -29,8 +33,8 @@ from olkit.filters.synthetic import (
 )
 
 
-def fit_default(seed: int = 0, n_human_per_source: int = 100, n_machine_per_set: int = 40,
-                out: str | Path | None = None, max_eval_per_class: int = 80) -> dict[str, Any]:
+def fit_default(seed: int = 0, n_human_per_source: int = 50, n_machine_per_set: int = 40,
+                out: str | Path | None = None, max_eval_per_class: int = 24) -> dict[str, Any]:
     """Refit and save the shipped detector; returns its metadata (with held-out AUROCs on the sample
     datanet's ``heldout`` split and the external set, which it was not fitted on)."""
     from olkit.data import external_eval_set, sample_stream
@@ -41,12 +45,11 @@ def fit_default(seed: int = 0, n_human_per_source: int = 100, n_machine_per_set:
                                   n_machine_per_set=n_machine_per_set)
     extractor = LMFeatureExtractor()
     clf = fit_detector_by_fpr(sets["human"], sets["machine"], extra_human=sets["extra_human"],
-                              extractor=extractor, seed=seed)
+                              extractor=extractor, seed=seed, features=DETECTOR_FEATURES)
     target = FilterPolicy().synthetic.target_fpr
     metrics: dict[str, Any] = {"recipe_seed": seed, "n_human_per_source": n_human_per_source,
                                "n_machine_per_set": n_machine_per_set,
-                               "max_response_tokens": extractor.max_response_tokens,
-                               "max_instruction_tokens": extractor.max_instruction_tokens,
+                               "feature_version": FEATURE_VERSION,
                                f"threshold_at_fpr_{target}": clf.threshold_for(target)}
     stream = sample_stream(n_contributors=200, seed=seed)
     for name, frame in (("heldout", stream.filter(pl.col("split") == "heldout")),

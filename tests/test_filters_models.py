@@ -89,6 +89,36 @@ def test_lm_features_are_finite_cached_and_deterministic(lm_extractor, heldout_l
     assert np.allclose(x[:3, cols], f32[:, cols], atol=0.15)
 
 
+def test_shorter_spans_from_one_pass_and_prompt_settings(tmp_path, heldout_lm):
+    """``also_spans`` fills the cache of a shorter span with what a pass at that span computes; the
+    prompt is part of the cache key; a filter refuses an extractor other than its classifier's."""
+    few = heldout_lm.head(3)
+    instr, resp = few["instruction"].to_list(), few["response"].to_list()
+    kw = {"dtype": "float32", "show_progress": False, "prompt": "chat_template"}
+    long = LMFeatureExtractor(cache=tmp_path, max_response_tokens=40, also_spans=(16,), **kw)
+    long.transform(instr, resp)
+    short = LMFeatureExtractor(cache=tmp_path, max_response_tokens=16, **kw)
+    from_cache = short.transform(instr, resp).to_numpy()
+    assert short.n_computed == 0 and short.n_cached == 3
+    fresh = LMFeatureExtractor(cache=False, max_response_tokens=16, **kw).transform(instr, resp).to_numpy()
+    assert np.allclose(from_cache, fresh, atol=1e-3)
+    assert not np.allclose(from_cache, long.transform(instr, resp).to_numpy(), atol=1e-3)
+    plain = LMFeatureExtractor(cache=tmp_path, max_response_tokens=16, **{**kw, "prompt": "plain"})
+    assert plain.settings_key != short.settings_key
+    assert not np.allclose(plain.transform(instr, resp).to_numpy(), fresh, atol=1e-3)
+    with pytest.raises(InputError, match="prompt"):
+        LMFeatureExtractor(prompt="none")
+    from olkit.filters.synthetic import DETECTOR_FEATURES, LEGACY_EXTRACTOR_SETTINGS
+
+    clf = default_classifier()  # the shipped detector scores with the settings it was fitted with
+    fitted = clf.metadata.get("extractor") or LEGACY_EXTRACTOR_SETTINGS
+    assert fitted == LMFeatureExtractor().settings() and tuple(clf.features) == DETECTOR_FEATURES
+    other = {**fitted, "max_response_tokens": fitted["max_response_tokens"] + 1}
+    with pytest.raises(InputError, match="settings"):
+        _ = SyntheticFilter(classifier=clf, extractor=LMFeatureExtractor(**other)).extractor
+    assert SyntheticFilter(classifier=clf).extractor.settings() == fitted
+
+
 def test_bf16_switch_and_length_buckets(monkeypatch):
     from olkit.filters.synthetic import length_buckets, resolve_dtype
 

@@ -147,3 +147,33 @@ def test_eval_set_builder_is_deterministic_by_seed(tmp_path):
     assert m1.height >= 1 and m1.equals(m2) and set(m1["fold"]) <= {0, 1} and (m1["label"] == "machine").all()
     assert list(tmp_path.glob("machine-*.parquet"))
     assert se.machine_texts(seed=0, cache=tmp_path, **kw).equals(m2)
+
+
+def test_token_features_tail_window_and_robust_statistics():
+    """v2 features from per-token statistics: the tail and window curvature see a machine-like
+    continuation that the whole-text curvature averages away; one outlier token moves the plain
+    curvature far more than the clipped one; the length-free curvature is curvature / sqrt(n)."""
+    import torch
+
+    from olkit.filters.synthetic import WINDOW_TOKENS, token_features
+
+    n = 64
+    gap = np.r_[np.full(n // 2, -0.8), np.full(n // 2, 0.6)]      # human-like opening, machine-like tail
+    ent = np.full(n, 2.0)
+    var = np.full(n, 1.0)
+    outlier = np.r_[np.full(n - 1, 0.3), [-40.0]]                  # one surprising word in even text
+    lp = np.r_[gap - ent, outlier - ent]
+    seg = np.r_[np.zeros(n), np.ones(n)]
+    pos = np.r_[np.arange(n), np.arange(n)]
+    t = {k: torch.tensor(v) for k, v in dict(lp=lp, ent=np.r_[ent, ent], var=np.r_[var, var], seg=seg, pos=pos).items()}
+    x = token_features(t["lp"], torch.ones(2 * n), t["ent"], t["var"], t["seg"], t["pos"], 3)
+    f = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    assert np.isnan(x[2]).all()                                      # an item without tokens
+    assert f["curvature"][0] == pytest.approx(gap.sum() / np.sqrt(n))
+    assert f["curvature_tail"][0] == pytest.approx(0.6 * np.sqrt(n // 2))
+    assert f["curvature_max_window"][0] == pytest.approx(0.6 * np.sqrt(WINDOW_TOKENS))
+    assert f["curvature_tail"][0] > 0 > f["curvature"][0]
+    assert np.allclose(f["norm_curvature"][:2], f["curvature"][:2] / np.sqrt(n))
+    assert f["curvature"][1] < 0 < f["robust_curvature"][1]          # the clip keeps the outlier at -2
+    assert f["gap_pos_rate"][0] == pytest.approx(0.5) and f["gap_pos_rate"][1] == pytest.approx((n - 1) / n)
+    assert f["entropy_ratio"][0] == pytest.approx(-f["mean_logprob"][0] / 2.0)

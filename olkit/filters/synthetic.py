@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,10 +70,38 @@ FEATURES: tuple[str, ...] = (
     "curvature",        # Fast-DetectGPT analytic sampling discrepancy (z-score of the log-lik)
     "logprob_gap",      # mean (log p(token) + entropy): log-lik above the model's expectation
     "log_n_tokens",     # log(1 + number of response tokens scored)
+    # -- v2: length-free, robust and local versions of the curvature (zero-shot, no generator fit)
+    "norm_curvature",   # curvature / sqrt(n tokens): the per-token discrepancy, free of length
+    "robust_curvature", # sum of per-token z = gap / sd clipped to [-2, 2], over sqrt(n): a few
+                        # surprising content words (copied names, numbers) cannot dominate it
+    "gap_pos_rate",     # share of tokens more likely than the model expects (log p + entropy > 0)
+    "entropy_ratio",    # log_ppl / mean_entropy: observed over expected loss (one-model Binoculars)
+    "curvature_tail",   # curvature of the second half of the scored tokens (a machine continuation)
+    "curvature_max_window",  # max over 16-token windows (stride 8) of the windowed curvature
 )
 
+#: The features of the first version (what ``benchmarks/baselines/synthetic_detector_v1.json`` uses).
+FEATURES_V1: tuple[str, ...] = FEATURES[:11]
+
+#: The features the shipped detector's logistic uses: to be set to the candidate
+#: ``benchmarks/synthetic_bench.py --select-only`` chooses on machine fold 0 (until then, the
+#: FEATURE_VERSION 1 features the shipped model was fitted on).
+DETECTOR_FEATURES: tuple[str, ...] = FEATURES_V1
+
 #: Version of the feature definitions; part of the disk-cache key.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
+
+#: How the response is conditioned on the instruction: ``"chat_template"`` = the tokenizer's own
+#: chat template (for SmolLM2 that includes its default system prompt, the distribution its chat
+#: output is sampled from); ``"plain"`` = bare ``<|im_start|>user ... <|im_start|>assistant`` turns
+#: (FEATURE_VERSION 1).
+PROMPTS: tuple[str, ...] = ("chat_template", "plain")
+
+#: The extractor settings of models saved before they recorded theirs (FEATURE_VERSION 1).
+LEGACY_EXTRACTOR_SETTINGS: dict[str, Any] = {"prompt": "plain", "max_response_tokens": 64, "max_instruction_tokens": 48}
+
+#: Window of :data:`FEATURES` ``curvature_max_window`` (tokens; the stride is half of it).
+WINDOW_TOKENS = 16
 
 DEFAULT_MODEL_FILE = "synthetic_detector.json"
 
@@ -123,6 +151,8 @@ class LMFeatureExtractor:
     max_response_tokens, max_instruction_tokens:
         Truncation: the first ``max_response_tokens`` response tokens are scored, conditioned on
         the first ``max_instruction_tokens`` instruction tokens.
+    prompt:
+        How the response is conditioned on the instruction, one of :data:`PROMPTS`.
     batch_size, max_batch_tokens:
         At most ``batch_size`` items and ``max_batch_tokens`` (padded) tokens per forward pass;
         items are sorted by length and cut into buckets of similar length, so padding stays small
@@ -133,21 +163,41 @@ class LMFeatureExtractor:
     cache:
         Keep features on disk under ``<olkit cache>/lm_features/<settings hash>/`` keyed by a
         content hash (``True`` by default; ``False`` for none, or a folder).
+    also_spans:
+        Shorter response spans (tokens) whose features are computed in the same forward passes
+        (the LM is causal: the first N tokens' statistics do not depend on later ones) and written
+        to the caches of extractors with ``max_response_tokens=N``; for measuring features against
+        the scored length at the cost of one pass.  Not part of the cache key.
     """
 
     model_path: str | Path | None = None
     max_response_tokens: int = 64
     max_instruction_tokens: int = 48
+    prompt: str = "plain"
     batch_size: int = 64
     max_batch_tokens: int = 4096
     dtype: str = "auto"
     cache: bool | str | Path = True
     show_progress: bool = True
     max_cache_parts: int = 64
+    also_spans: tuple[int, ...] = ()
     n_computed: int = field(default=0, init=False)
     n_cached: int = field(default=0, init=False)
 
+    def __post_init__(self) -> None:
+        if self.prompt not in PROMPTS:
+            raise InputError(f"prompt must be one of {PROMPTS}, got {self.prompt!r}", field="prompt")
+        if self.max_response_tokens < 1 or self.max_instruction_tokens < 0:
+            raise InputError("max_response_tokens must be >= 1 and max_instruction_tokens >= 0",
+                             field="max_response_tokens")
+
     # -- identity / cache ---------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """The settings that change the features (stored with a fitted detector, see
+        :meth:`SyntheticFilter.extractor`)."""
+        return {"prompt": self.prompt, "max_response_tokens": self.max_response_tokens,
+                "max_instruction_tokens": self.max_instruction_tokens}
+
     @property
     def resolved_model_path(self) -> Path:
         if self.model_path is None:
@@ -159,7 +209,7 @@ class LMFeatureExtractor:
     @property
     def settings_key(self) -> str:
         name = "smollm2-135m-instruct" if self.model_path is None else Path(self.model_path).name
-        raw = f"{name}|{self.max_response_tokens}|{self.max_instruction_tokens}|v{FEATURE_VERSION}"
+        raw = f"{name}|{self.max_response_tokens}|{self.max_instruction_tokens}|v{FEATURE_VERSION}|{self.prompt}"
         if resolve_dtype(self.dtype) != "float32":  # float32 keeps the key it always had
             raw += f"|{resolve_dtype(self.dtype)}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
@@ -215,9 +265,12 @@ class LMFeatureExtractor:
         parts = [] if cached is None else [cached]
         if todo:
             idx = list(todo.values())
-            feats = self._compute([instructions[i] for i in idx], [responses[i] for i in idx])
-            new = pl.DataFrame({"key": list(todo)}).hstack(feats)
+            spans = self._compute([instructions[i] for i in idx], [responses[i] for i in idx])
+            new = pl.DataFrame({"key": list(todo)}).hstack(spans.pop(self.max_response_tokens))
             self._write_cache(new)
+            for span, feats in spans.items():
+                replace(self, max_response_tokens=span, also_spans=())._write_cache(
+                    pl.DataFrame({"key": list(todo)}).hstack(feats))
             self.n_computed += len(todo)
             parts.append(new)
         schema = {"key": pl.String, **{f: pl.Float64 for f in FEATURES}}
@@ -232,21 +285,35 @@ class LMFeatureExtractor:
                               add_special_tokens=False)["input_ids"]
         resp_ids = tokenizer([s[: self.max_response_tokens * 16] for s in responses],
                              add_special_tokens=False)["input_ids"]
-        head = tokenizer("<|im_start|>user\n", add_special_tokens=False)["input_ids"]
-        mid = tokenizer("<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+        head, mid = self._prompt_parts(tokenizer)
         out = []
         for ins, res in zip(instr_ids, resp_ids, strict=True):
             prefix = head + ins[: self.max_instruction_tokens] + mid
             out.append((prefix + res[: self.max_response_tokens], len(prefix)))
         return out
 
-    def _compute(self, instructions: list[str], responses: list[str]) -> pl.DataFrame:
+    def _prompt_parts(self, tokenizer) -> tuple[list[int], list[int]]:
+        """Token ids before and after the instruction in the conditioning prompt."""
+        if self.prompt == "plain":
+            head, mid = "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"
+        else:  # the tokenizer's own template, split around a placeholder instruction
+            mark = "\x00INSTRUCTION\x00"
+            text = tokenizer.apply_chat_template([{"role": "user", "content": mark}], tokenize=False,
+                                                 add_generation_prompt=True)
+            head, _, mid = text.partition(mark)
+        return (tokenizer(head, add_special_tokens=False)["input_ids"],
+                tokenizer(mid, add_special_tokens=False)["input_ids"])
+
+    def _compute(self, instructions: list[str], responses: list[str]) -> dict[int, pl.DataFrame]:
+        """Features of every item at ``max_response_tokens`` and each of ``also_spans``."""
         import torch
 
         tokenizer, model = _load_lm(str(self.resolved_model_path), resolve_dtype(self.dtype))
         seqs = self._tokenize(tokenizer, instructions, responses)
         n = len(seqs)
-        out = np.full((n, len(FEATURES)), np.nan, dtype=np.float64)
+        spans = sorted({self.max_response_tokens, *(int(s) for s in self.also_spans
+                                                    if 0 < int(s) < self.max_response_tokens)})
+        out = {s: np.full((n, len(FEATURES)), np.nan, dtype=np.float64) for s in spans}
         lengths = np.array([len(s) for s, _ in seqs], dtype=np.int64)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         batches = length_buckets(lengths, self.batch_size, self.max_batch_tokens)
@@ -263,15 +330,16 @@ class LMFeatureExtractor:
                     ids[j, : len(s)] = torch.tensor(s, dtype=torch.long)
                     att[j, : len(s)] = 1
                     target[j, start: len(s)] = True
-                out[rows] = self._batch_features(model, ids, att, target)
+                for span, feats in zip(spans, self._batch_features(model, ids, att, target, spans), strict=True):
+                    out[span][rows] = feats
                 LM_CALLS["batches"] += 1
                 LM_CALLS["items"] += len(rows)
                 bar.update(len(rows))
         bar.close()
-        return pl.DataFrame(out, schema=list(FEATURES), orient="row").fill_nan(None)
+        return {s: pl.DataFrame(v, schema=list(FEATURES), orient="row").fill_nan(None) for s, v in out.items()}
 
     @staticmethod
-    def _batch_features(model, ids, att, target) -> np.ndarray:
+    def _batch_features(model, ids, att, target, spans: Sequence[int]) -> list[np.ndarray]:
         import torch
 
         hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state  # (B, L, H)
@@ -297,34 +365,71 @@ class LMFeatureExtractor:
             ent_list.append(-mean_lp)
             var_list.append(var_lp.clamp_min(0))
         b = ids.shape[0]
-        res = np.full((b, len(FEATURES)), np.nan)
         if not lp_list:
-            return res
-        lp = torch.cat(lp_list).double()
-        lrank = torch.cat(rank_list).double().log()
-        ent = torch.cat(ent_list).double()
-        var = torch.cat(var_list).double()
-        one = torch.ones_like(lp)
+            return [np.full((b, len(FEATURES)), np.nan) for _ in spans]
+        pos = (pred_mask.cumsum(1) - 1)[pred_mask]           # position of each token in its response
+        stats = (torch.cat(lp_list), torch.cat(rank_list), torch.cat(ent_list), torch.cat(var_list), seg, pos)
+        out = []
+        for span in spans:
+            keep = pos < span
+            out.append(token_features(*(x[keep] for x in stats), b))
+        return out
 
-        def seg_sum(x):
-            return torch.zeros(b, dtype=torch.float64).index_add_(0, seg, x)
 
-        cnt = seg_sum(one)
-        safe = cnt.clamp_min(1)
-        mean_lp = seg_sum(lp) / safe
-        std_lp = (seg_sum(lp.square()) / safe - mean_lp.square()).clamp_min(0).sqrt()
-        mean_lrank = seg_sum(lrank) / safe
-        top1 = seg_sum((lrank == 0).double()) / safe
-        top10 = seg_sum((lrank <= math.log(10)).double()) / safe
-        mean_ent = seg_sum(ent) / safe
-        lrr = -mean_lp / mean_lrank.clamp_min(1e-3)
-        gap_sum = seg_sum(lp + ent)
-        curvature = gap_sum / seg_sum(var).clamp_min(1e-6).sqrt()
-        cols = [mean_lp, std_lp, -mean_lp, mean_lrank, top1, top10, mean_ent, lrr, curvature,
-                gap_sum / safe, (cnt + 1).log()]
-        res = torch.stack(cols, dim=1).numpy()
-        res[cnt.numpy() == 0] = np.nan
-        return res
+def token_features(lp, rank, ent, var, seg, pos, n_items: int):
+    """Per-item :data:`FEATURES` from per-token statistics (torch tensors, one row per scored token).
+
+    ``lp`` log p(token), ``rank`` its rank (1 = top choice), ``ent`` the entropy and ``var`` the
+    variance of log p under the model's next-token distribution, ``seg`` the item each token belongs
+    to and ``pos`` its position in that item's response.  Returns an ``(n_items, len(FEATURES))``
+    float64 array, NaN rows for items without tokens.
+    """
+    import torch
+
+    lp, ent, var = lp.double(), ent.double(), var.double().clamp_min(0)
+    lrank = rank.double().log()
+    seg, pos = seg.long(), pos.long()
+    b = n_items
+
+    def seg_sum(x, index=seg, size=b):
+        return torch.zeros(size, dtype=torch.float64).index_add_(0, index, x)
+
+    cnt = seg_sum(torch.ones_like(lp))
+    safe = cnt.clamp_min(1)
+    mean_lp = seg_sum(lp) / safe
+    std_lp = (seg_sum(lp.square()) / safe - mean_lp.square()).clamp_min(0).sqrt()
+    mean_lrank = seg_sum(lrank) / safe
+    top1 = seg_sum((lrank == 0).double()) / safe
+    top10 = seg_sum((lrank <= math.log(10)).double()) / safe
+    mean_ent = seg_sum(ent) / safe
+    lrr = -mean_lp / mean_lrank.clamp_min(1e-3)
+    gap = lp + ent
+    gap_sum = seg_sum(gap)
+    curvature = gap_sum / seg_sum(var).clamp_min(1e-6).sqrt()
+    # v2
+    norm_curv = curvature / safe.sqrt()
+    z_tok = (gap / var.clamp_min(1e-6).sqrt()).clamp(-2.0, 2.0)
+    robust = seg_sum(z_tok) / safe.sqrt()
+    pos_rate = seg_sum((gap > 0).double()) / safe
+    ent_ratio = -mean_lp / mean_ent.clamp_min(1e-3)
+    tail = (pos >= (cnt[seg].long() // 2)).double()
+    curv_tail = seg_sum(gap * tail) / seg_sum(var * tail).clamp_min(1e-6).sqrt()
+    # windows of WINDOW_TOKENS tokens at a stride of half that: pairs of consecutive half-blocks
+    half = WINDOW_TOKENS // 2
+    n_blocks = int(pos.max().item()) // half + 2
+    flat = seg * n_blocks + pos // half
+    g_b = seg_sum(gap, flat, b * n_blocks).view(b, n_blocks)
+    v_b = seg_sum(var, flat, b * n_blocks).view(b, n_blocks)
+    c_b = seg_sum(torch.ones_like(gap), flat, b * n_blocks).view(b, n_blocks)
+    g_w, v_w, c_w = (x[:, :-1] + x[:, 1:] for x in (g_b, v_b, c_b))
+    z_w = (g_w / v_w.clamp_min(1e-6).sqrt()).masked_fill(c_w < WINDOW_TOKENS, -math.inf)
+    max_win = z_w.max(dim=1).values
+    max_win = torch.where(torch.isfinite(max_win), max_win, curvature)  # shorter than one window
+    cols = [mean_lp, std_lp, -mean_lp, mean_lrank, top1, top10, mean_ent, lrr, curvature,
+            gap_sum / safe, (cnt + 1).log(), norm_curv, robust, pos_rate, ent_ratio, curv_tail, max_win]
+    res = torch.stack(cols, dim=1).numpy()
+    res[cnt.numpy() == 0] = np.nan
+    return res
 
 
 def length_buckets(lengths: np.ndarray, max_items: int, max_tokens: int) -> list[np.ndarray]:
@@ -457,7 +562,21 @@ class SyntheticFilter(Filter):
         if isinstance(classifier, str | Path):
             classifier = SyntheticTextClassifier.load(classifier)
         self._classifier = classifier
-        self.extractor = extractor or LMFeatureExtractor()
+        self._extractor = extractor
+
+    @property
+    def extractor(self) -> LMFeatureExtractor:
+        """The feature extractor: the one given, else one with the settings the classifier was
+        fitted with (``metadata["extractor"]``).  A given extractor whose settings differ from the
+        classifier's is an :class:`~olkit.errors.InputError` (its features would mean other things).
+        A model without recorded settings was fitted with :data:`LEGACY_EXTRACTOR_SETTINGS`."""
+        fitted = self.classifier.metadata.get("extractor") or LEGACY_EXTRACTOR_SETTINGS
+        if self._extractor is None:
+            self._extractor = LMFeatureExtractor(**fitted)
+        elif {k: fitted.get(k) for k in self._extractor.settings()} != self._extractor.settings():
+            raise InputError(f"the extractor's settings {self._extractor.settings()} differ from the ones "
+                             f"the synthetic-text classifier was fitted with {fitted}", field="extractor")
+        return self._extractor
 
     @property
     def classifier(self) -> SyntheticTextClassifier:
@@ -517,8 +636,8 @@ def fit_detector(frame: pl.DataFrame, *, extractor: LMFeatureExtractor | None = 
 
 
 def fit_features_by_fpr(human: np.ndarray, sources: Sequence[str], machine: np.ndarray, *,
-                        extra_human: np.ndarray | None = None, seed: int = 0,
-                        C: float = 1.0) -> SyntheticTextClassifier:
+                        extra_human: np.ndarray | None = None, seed: int = 0, C: float = 1.0,
+                        features: Sequence[str] = FEATURES) -> SyntheticTextClassifier:
     """Fit on feature matrices and calibrate the human false-positive rate leave-source-out.
 
     ``human`` rows (one genre per row in ``sources``) and ``extra_human`` rows are label 0,
@@ -526,7 +645,7 @@ def fit_features_by_fpr(human: np.ndarray, sources: Sequence[str], machine: np.n
     of each source come from a fit *without that source's rows*, so :meth:`~SyntheticTextClassifier.
     human_fpr` estimates the rate on a genre the model has not seen (an in-sample score would be
     optimistic).  ``extra_human`` (e.g. the sample datanet's genuine answers) trains but does not
-    calibrate.
+    calibrate.  The matrices' columns are ``features`` (default all :data:`FEATURES`).
     """
     human = np.asarray(human, dtype=np.float64)
     machine = np.asarray(machine, dtype=np.float64)
@@ -538,7 +657,7 @@ def fit_features_by_fpr(human: np.ndarray, sources: Sequence[str], machine: np.n
     def fit(mask: np.ndarray) -> SyntheticTextClassifier:
         X = np.vstack([human[mask], extra, machine])
         y = np.r_[np.zeros(int(mask.sum()) + len(extra)), np.ones(len(machine))]
-        return SyntheticTextClassifier(seed=seed, C=C).fit(X, y)
+        return SyntheticTextClassifier(features, seed=seed, C=C).fit(X, y)
 
     names = sorted(set(src.tolist()))
     cal = {}
@@ -553,20 +672,25 @@ def fit_features_by_fpr(human: np.ndarray, sources: Sequence[str], machine: np.n
 
 
 def fit_detector_by_fpr(human: pl.DataFrame, machine: pl.DataFrame, *, extra_human: pl.DataFrame | None = None,
-                        extractor: LMFeatureExtractor | None = None, seed: int = 0,
-                        C: float = 1.0) -> SyntheticTextClassifier:
-    """:func:`fit_features_by_fpr` on frames with ``instruction``/``response`` (``human`` also ``source``)."""
+                        extractor: LMFeatureExtractor | None = None, seed: int = 0, C: float = 1.0,
+                        features: Sequence[str] = FEATURES) -> SyntheticTextClassifier:
+    """:func:`fit_features_by_fpr` on frames with ``instruction``/``response`` (``human`` also
+    ``source``), LM features from ``extractor``; the extractor's settings go into the model's
+    metadata so :class:`SyntheticFilter` scores with the same ones."""
     extractor = extractor or LMFeatureExtractor()
     if "source" not in human.columns:
         raise InputError("human text needs a 'source' column (its genre) to calibrate on", field="source")
 
     def feats(frame: pl.DataFrame) -> np.ndarray:
-        return extractor.transform(frame["instruction"].to_list(), frame["response"].to_list()).to_numpy()
+        return extractor.transform(frame["instruction"].to_list(),
+                                   frame["response"].to_list()).select(list(features)).to_numpy()
 
     hx = feats(human)
     ok = np.isfinite(hx).all(axis=1)
     mx = feats(machine)
     ex = None if extra_human is None else feats(extra_human)
-    return fit_features_by_fpr(hx[ok], human["source"].to_numpy()[ok], mx[np.isfinite(mx).all(axis=1)],
-                               extra_human=None if ex is None else ex[np.isfinite(ex).all(axis=1)],
-                               seed=seed, C=C)
+    clf = fit_features_by_fpr(hx[ok], human["source"].to_numpy()[ok], mx[np.isfinite(mx).all(axis=1)],
+                              extra_human=None if ex is None else ex[np.isfinite(ex).all(axis=1)],
+                              seed=seed, C=C, features=features)
+    clf.metadata["extractor"] = extractor.settings()
+    return clf
