@@ -147,7 +147,7 @@ def test_default_params_are_typed_and_policy_validation_rejects_bad_ones():
     from olkit.rewards_config import RewardPolicy
 
     p = payout_params()
-    assert (p["method"], p["center"], p["cluster_value"], p["semantic_threshold"]) == ("trak", "median", "first", 0.92)
+    assert (p["method"], p["center"], p["cluster_value"], p["semantic_threshold"]) == ("bm25", "median", "first", 0.92)
     assert RewardPolicy().resolved()["item_gate"] == 0.02
     for bad in ({"center": "mode"}, {"semantic_threshold": 1.5}, {"cluster_value": "sum"}, {"item_gate": "0.1"},
                 {"gate": "soft"}, {"near_dup_thresh": 0.8}):

@@ -229,9 +229,10 @@ def test_policy_validate_rejects_bad_reward_sections_naming_the_key(tmp_path, ca
 
 
 def test_reward_rule_params_resolve_per_rule():
+    from olkit.attribution.payouts import DEFAULT_PAYOUT_METHOD
     from olkit.rewards_config import RewardPolicy
 
-    assert RewardPolicy().resolved()["method"] == "trak"  # as contributor_payouts pays
+    assert RewardPolicy().resolved()["method"] == DEFAULT_PAYOUT_METHOD == "bm25"  # as contributor_payouts pays
     assert "method" not in RewardPolicy(rule="acceptance").resolved()
     assert RewardPolicy(budget_per_epoch=10).budget_per_epoch == 10.0
     p = Policy().updated(**{"rewards.budget_per_epoch": 250.0, "rewards.schedule": "gravity",
