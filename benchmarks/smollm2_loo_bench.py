@@ -246,13 +246,19 @@ class Runner:
                 "n_rows": len(ex), "train_cpu_s": train_cpu, "eval_cpu_s": time.process_time() - t1,
                 "wall_s": time.perf_counter() - w0}
 
-    def ground_truth(self, seed: int) -> dict:
-        """Full-data and leave-one-contributor-out trainings of one seed (cached)."""
+    def ground_truth(self, seed: int, *, train: bool = True) -> dict:
+        """Full-data and leave-one-contributor-out trainings of one seed (cached); ``train=False``
+        only reads the cache (no ``loo`` unless every training of the seed is there)."""
         from tqdm.auto import tqdm
 
         from olkit.train.qlora import load_lora_state
 
         done = self._read(seed, "ground_truth.json") or {}
+        if not train:
+            if all(c in done.get("runs", {}) for c in ["__all__", *self.contributors]):
+                done["loo"] = [done["runs"][c]["eval_loss"] - done["runs"]["__all__"]["eval_loss"]
+                               for c in self.contributors]
+            return done
         init = seed_init(self.model, seed)
         if "base_eval_loss" not in done:
             load_lora_state(self.model, init)  # lora_B = 0: the base model's loss
@@ -322,13 +328,17 @@ class Runner:
     def methods(self, seed: int, gt: dict, names: tuple[str, ...], done: dict | None = None) -> dict:
         from tqdm.auto import tqdm
 
-        done = done if done else (self._read(seed, "methods.json") or {})
+        done = {**(self._read(seed, "methods.json") or {}), **(done or {})}
         todo = [m for m in names if m not in done]
         ctx = None
         for name in tqdm(todo, desc=f"seed {seed} methods", disable=not self.progress):
+            done = {**(self._read(seed, "methods.json") or {}), **done}  # another process may have run it
+            if name in done:
+                continue
             if ctx is None and (name in MODEL_METHODS):
                 ctx = self.context(seed, gt)
             done[name] = self.method_values(seed, name, ctx)
+            done = {**(self._read(seed, "methods.json") or {}), **done}
             self._write(seed, "methods.json", done)
             self.log.append(f"seed {seed} {name}: {done[name]['cpu_s']:.1f} cpu s")
         return done
@@ -398,9 +408,13 @@ def summarise(cfg: Config, contributors: list[str], gts: dict[int, dict], meths:
 
 
 def run_check(cfg: Config, *, cache: Path | None = None, progress: bool = True,
-              on_stage=None) -> dict:
+              on_stage=None, train: bool = True, attribute: bool = True, only_seeds=None) -> dict:
     """Run the whole check (ground truth for every seed first, then the methods seed by seed) and
     return the summary; ``on_stage(summary, complete)`` is called after every stage.
+
+    ``train=False`` reads the ground truth from the cache only; ``attribute=False`` runs no method
+    (reads cached ones); ``only_seeds`` restricts the work (not the summary) to those seeds, so
+    several processes can share one cache (each seed's files are merged, never overwritten).
 
     Example (a seconds-long smoke run on the tiny random Llama)::
 
@@ -415,23 +429,31 @@ def run_check(cfg: Config, *, cache: Path | None = None, progress: bool = True,
     gts: dict[int, dict] = {}
     meths: dict[int, dict] = {}
 
-    def stage(complete: bool) -> dict:
+    def stage(_: bool = False) -> dict:
+        for s in cfg.seeds:  # what other processes finished meanwhile
+            if s not in work or "loo" not in gts.get(s, {}):
+                gts[s] = runner.ground_truth(s, train=False)
+            meths[s] = {**(runner._read(s, "methods.json") or {}), **meths.get(s, {})}
         out = summarise(cfg, runner.contributors, gts, meths, runner.task)
+        complete = (len(out["seeds_finished"]) == len(cfg.seeds)
+                    and all(len(out["methods"].get(m, {}).get("seeds", [])) == len(cfg.seeds) for m in cfg.methods))
         out["log"] = list(runner.log)
         out["load_cpu_s"] = runner.load_cpu_s
         if on_stage is not None:
             on_stage(out, complete)
         return out
 
-    for s in cfg.seeds:
-        gts[s] = runner.ground_truth(s)
-        stage(False)
+    work = [s for s in cfg.seeds if only_seeds is None or s in only_seeds]
+    for s in work:
+        gts[s] = runner.ground_truth(s, train=train)
+        stage()
     cheap = tuple(m for m in cfg.methods if m in FREE_METHODS or m in ("trak", "payouts"))
-    for group in (cheap, cfg.methods):
-        for s in cfg.seeds:
-            meths[s] = runner.methods(s, gts[s], group, meths.get(s))
-            stage(False)
-    return stage(True)
+    for group in ((cheap, cfg.methods) if attribute else ()):
+        for s in work:
+            if "loo" in gts[s]:
+                meths[s] = runner.methods(s, gts[s], group, meths.get(s))
+                stage()
+    return stage()
 
 
 def checks(out: dict, cfg: Config) -> dict[str, bool]:
@@ -457,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--only-seeds", type=int, nargs="*", help="work on these seeds only (a helper process)")
+    ap.add_argument("--no-train", action="store_true", help="ground truth from the cache only")
+    ap.add_argument("--no-methods", action="store_true", help="run no attribution method (cached ones count)")
+    ap.add_argument("--no-write", action="store_true", help="do not write the results JSON")
     ap.add_argument("--out", default=str(RESULTS / "smollm2_loo.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -466,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     from olkit.embedded import cache_dir
 
     cache = None if args.no_cache or args.quick else cache_dir() / "bench" / "smollm2_loo" / cfg.key()
-    out_path = None if args.quick else args.out
+    out_path = None if args.quick or args.no_write else args.out
     t0 = time.perf_counter()
 
     def write(out: dict, complete: bool) -> int:
@@ -502,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_stage(out: dict, complete: bool) -> None:
         status["rc"] = write(out, complete)
 
-    out = run_check(cfg, cache=cache, progress=True, on_stage=on_stage)
+    out = run_check(cfg, cache=cache, progress=True, on_stage=on_stage, train=not args.no_train,
+                    attribute=not args.no_methods, only_seeds=args.only_seeds)
     ceil = out["noise_ceiling"]["spearman_between_seeds"]
     print(f"noise ceiling (Spearman between seeds): {ceil['mean']} sd {ceil['sd']}")
     for name, m in out["methods"].items():
