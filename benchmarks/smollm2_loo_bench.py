@@ -193,13 +193,17 @@ class Runner:
     contributors: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
-    def setup(self) -> None:
+    def setup(self, *, load_model: bool = True) -> None:
+        """The task; and (``load_model``) the 4-bit base with LoRA layers and the encoded rows."""
         from olkit.train.data import build_examples
         from olkit.train.models import load_base
         from olkit.train.qlora import attach_lora
 
         self.task = build_task(self.cfg)
         self.contributors = sorted(set(self.task.train["contributor_id"].to_list()))
+        self.load_cpu_s = 0.0
+        if not load_model:  # summarising the cache needs no model
+            return
         t0 = time.process_time()
         self.base = load_base(self.cfg.base, quantization="nf4", device="cpu", compute_dtype="float32")
         self.model = attach_lora(self.base, self.cfg.train_config(0))
@@ -266,12 +270,21 @@ class Runner:
         cid = np.asarray(self.task.train["contributor_id"].to_list())
         todo = [c for c in ["__all__", *self.contributors] if c not in done.get("runs", {})]
         adapter = self._path(seed, "full")
+
+        def merged() -> dict:  # what another process sharing the cache finished meanwhile
+            other = self._read(seed, "ground_truth.json") or {}
+            return {**other, **done, "runs": {**other.get("runs", {}), **done.get("runs", {})}}
+
         for c in tqdm(todo, desc=f"seed {seed} trainings", disable=not self.progress):
+            done = merged()
+            if c in done["runs"]:
+                continue
             if c == "__all__":
                 run = self._train(seed, init, None, adapter)
             else:
                 run = self._train(seed, init, cid != c, None)
             done.setdefault("runs", {})[c] = run
+            done = merged()
             self._write(seed, "ground_truth.json", done)
             self.log.append(f"seed {seed} {c}: loss {run['eval_loss']:.4f} ({run['train_cpu_s']:.0f} cpu s)")
         full = done["runs"]["__all__"]["eval_loss"]
@@ -374,7 +387,8 @@ def summarise(cfg: Config, contributors: list[str], gts: dict[int, dict], meths:
             "cpu_s": spread([meths[s][name]["cpu_s"] for s in have]),
             "wall_s": spread([meths[s][name]["wall_s"] for s in have]),
             "values": {str(s): dict(zip(contributors, vals[s].tolist(), strict=True)) for s in have},
-            "top_contributor": {str(s): contributors[int(np.argmax(vals[s]))] for s in have},
+            "top_contributor": {str(s): contributors[int(np.argmax(vals[s]))] if np.ptp(vals[s]) > 0 else None
+                                for s in have},
         }
     runs = [r for s in seeds for r in gts[s]["runs"].values()]
     loo_cost = [sum(gts[s]["runs"][c]["train_cpu_s"] + gts[s]["runs"][c]["eval_cpu_s"] for c in contributors)
@@ -425,7 +439,7 @@ def run_check(cfg: Config, *, cache: Path | None = None, progress: bool = True,
         4
     """
     runner = Runner(cfg, cache, progress)
-    runner.setup()
+    runner.setup(load_model=train or attribute)
     gts: dict[int, dict] = {}
     meths: dict[int, dict] = {}
 
