@@ -32,7 +32,7 @@ Example
 >>> f = SyntheticFilter()
 >>> scores = f.score(batch)            # runs SmolLM2 once (cached on disk)
 >>> f.decide(scores, FilterPolicy()).columns
-['submission_id', 'passed', 'score', 'reason_code']
+['submission_id', 'passed', 'score', 'reason_code', 'reason_codes']
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from olkit.errors import InputError
 from olkit.filters.base import Filter, rule_decisions
 from olkit.filters.calibrated import CalibratedLogistic
 from olkit.filters.config import FilterPolicy
+from olkit.filters.fpr import HumanFprCalibration
 from olkit.filters.metrics import auroc  # noqa: F401  (re-exported: notebook 02 imports it from here)
 from olkit.filters.score_cache import PartCache
 from olkit.kit import auto_bf16
@@ -476,28 +477,16 @@ class SyntheticTextClassifier(CalibratedLogistic):
 
     def calibrate_fpr(self, scores_by_source: dict[str, Sequence[float]]) -> SyntheticTextClassifier:
         """Store human decision values per source (NaNs dropped); returns ``self``."""
-        cal = {}
-        for name, v in scores_by_source.items():
-            v = np.asarray(v, dtype=np.float64)
-            v = np.sort(v[np.isfinite(v)])
-            if len(v):
-                cal[str(name)] = v
-        if not cal:
-            raise InputError("no finite human scores to calibrate the false-positive rate on", field="human")
-        self.human_calibration = cal
+        self.human_calibration = HumanFprCalibration(scores_by_source, flag="high").scores
         return self
 
     def human_fpr(self, decision: np.ndarray) -> np.ndarray:
-        """Max over calibration sources of the share of its human items scoring >= ``decision``."""
+        """Max over calibration sources of the share of its human items scoring >= ``decision``
+        (:meth:`olkit.filters.fpr.HumanFprCalibration.human_fpr`, high scores flagged)."""
         if not self.human_calibration:
             raise InputError("this synthetic-text model has no human calibration scores: refit it with "
                              "scripts/refit_synthetic_detector.py", field="human_calibration")
-        d = np.asarray(decision, dtype=np.float64)
-        out = np.zeros(d.shape)
-        for v in self.human_calibration.values():
-            out = np.maximum(out, (len(v) - np.searchsorted(v, d, side="left")) / len(v))
-        out[~np.isfinite(d)] = np.nan
-        return out
+        return HumanFprCalibration(self.human_calibration, flag="high").human_fpr(decision)
 
     def threshold_for(self, target_fpr: float) -> float:
         """The smallest human calibration score whose :meth:`human_fpr` is at most ``target_fpr``
