@@ -16,6 +16,7 @@ import polars as pl
 
 from olkit.errors import InputError
 from olkit.filters.metrics import auroc
+from olkit.kit import write_text_atomic
 
 
 class CalibratedLogistic:
@@ -148,12 +149,7 @@ class CalibratedLogistic:
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> CalibratedLogistic:

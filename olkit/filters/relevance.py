@@ -59,6 +59,7 @@ from olkit.filters.base import rule_decisions
 from olkit.filters.config import FilterPolicy
 from olkit.filters.embeddings import MAX_CHARS, EmbeddingCache, EmbeddingFilter, cosine_rows
 from olkit.filters.fpr import HumanFprCalibration
+from olkit.kit import write_text_atomic
 
 DEFAULT_BANK_FILE = "relevance_bank.json"
 BANK_KIND = "olkit.relevance_bank"
@@ -190,9 +191,7 @@ class RelevanceBank:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-        return path
+        return write_text_atomic(Path(path), json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> RelevanceBank:
